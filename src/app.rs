@@ -1,0 +1,127 @@
+//! The application context every domain function receives, and `serve`,
+//! which runs the whole system in one process: HTTP, the inbound SMTP/LMTP
+//! listener, the digest scheduler and the delivery workers.
+
+use crate::address::{Command, ListAddress};
+use crate::config::Config;
+use crate::store::lists::ListRow;
+use crate::store::Store;
+use crate::tokens::{Purpose, TokenKey};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// Shared state: cheap to clone.
+#[derive(Clone)]
+pub struct Ctx {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub keys: TokenKey,
+    /// Poked when new rows enter the outbox so idle workers start at once.
+    pub outbox_wake: Arc<Notify>,
+}
+
+impl Ctx {
+    /// Connects to the database, applies migrations and loads the token key.
+    pub async fn open(config: Config) -> anyhow::Result<Ctx> {
+        let store = Store::connect(&config.database_url).await?;
+        store.migrate().await?;
+        let secret = if config.secret.is_empty() {
+            store.token_secret().await?
+        } else {
+            config.secret.clone()
+        };
+        Ok(Ctx {
+            store,
+            keys: TokenKey::new(secret.as_bytes()),
+            config: Arc::new(config),
+            outbox_wake: Arc::new(Notify::new()),
+        })
+    }
+
+    pub fn list(&self, row: ListRow) -> List {
+        let address = ListAddress::parse(&row.address, self.config.separator)
+            .expect("list addresses are validated when the list is created");
+        List {
+            row,
+            address,
+            base_url: self.config.base_url.clone(),
+        }
+    }
+
+    /// The list a recipient address belongs to, with the command it names.
+    pub async fn route(&self, recipient: &str) -> crate::store::Result<Option<(List, Command)>> {
+        for row in self.store.lists().await? {
+            let list = self.list(row);
+            if let Some(cmd) = list.address.route(recipient) {
+                return Ok(Some((list, cmd)));
+            }
+        }
+        Ok(None)
+    }
+
+    pub async fn list_by_address(&self, address: &str) -> anyhow::Result<List> {
+        let key = address.trim().to_ascii_lowercase();
+        match self.store.list_by_address(&key).await? {
+            Some(row) => Ok(self.list(row)),
+            None => anyhow::bail!(
+                "there is no list {address}; `gazette list show` lists them, `gazette list create` makes one"
+            ),
+        }
+    }
+}
+
+/// A list with the addresses and links derived from it.
+#[derive(Debug, Clone)]
+pub struct List {
+    pub row: ListRow,
+    pub address: ListAddress,
+    base_url: String,
+}
+
+impl List {
+    pub fn id(&self) -> i64 {
+        self.row.id
+    }
+    pub fn name(&self) -> &str {
+        &self.row.name
+    }
+    pub fn posting(&self) -> String {
+        self.address.posting()
+    }
+    pub fn command(&self, c: &Command) -> String {
+        self.address.for_command(c)
+    }
+    /// `List-Id` header value.
+    pub fn list_id_header(&self) -> String {
+        format!(
+            "{} <{}>",
+            self.row.name.replace(['<', '>', '"'], ""),
+            self.address.list_id()
+        )
+    }
+    pub fn reply_address(&self, keys: &TokenKey, question_id: i64, member_id: i64) -> String {
+        self.command(&Command::Reply(
+            keys.sign(Purpose::Reply, &[question_id, member_id]),
+        ))
+    }
+    pub fn bounce_address(&self, keys: &TokenKey, outbox_id: i64) -> String {
+        self.command(&Command::Bounce(keys.sign(Purpose::Bounce, &[outbox_id])))
+    }
+    pub fn confirm_address(&self, keys: &TokenKey, member_id: i64) -> String {
+        self.command(&Command::Confirm(keys.sign(Purpose::Confirm, &[member_id])))
+    }
+    pub fn confirm_url(&self, keys: &TokenKey, member_id: i64) -> String {
+        format!(
+            "{}/confirm/{}",
+            self.base_url,
+            keys.sign(Purpose::Confirm, &[member_id])
+        )
+    }
+    pub fn unsubscribe_url(&self, keys: &TokenKey, member_id: i64) -> String {
+        format!(
+            "{}/unsubscribe/{}",
+            self.base_url,
+            keys.sign(Purpose::Unsubscribe, &[member_id])
+        )
+    }
+}

@@ -1,0 +1,448 @@
+//! Configuration: built-in defaults, overridden by `gazette.toml`
+//! (`GAZETTE_CONFIG`), overridden by `GAZETTE_*` environment variables.
+//! Every setting is validated once here, and a bad one stops start-up with a
+//! message naming the setting and how to fix it.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where outgoing mail goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmtpTarget {
+    /// Write one `.eml` file per message into this directory.
+    Files(PathBuf),
+    /// An SMTP relay; `implicit_tls` for `smtps://`.
+    Relay {
+        host: String,
+        port: u16,
+        implicit_tls: bool,
+        credentials: Option<(String, String)>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub smtp: SmtpTarget,
+    pub smtp_url: String,
+    pub inbound_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub base_url: String,
+    /// Shared secret for `POST /inbound` (raw MIME over HTTP); disabled when empty.
+    pub inbound_secret: String,
+    /// Token secret; when empty the one stored in the database is used.
+    pub secret: String,
+    pub hostname: String,
+    pub separator: char,
+    pub max_message_bytes: usize,
+    pub smtp_max_connections: usize,
+    /// Messages per second per relay; 0 means no cap.
+    pub smtp_rate_per_sec: u32,
+    pub workers: usize,
+    pub batch_size: i64,
+    pub lease: Duration,
+    pub scheduler_tick: Duration,
+    pub inbound_idle_timeout: Duration,
+    /// How long after the first failure a temporary error stops being retried.
+    pub retry_for: Duration,
+    pub log: String,
+}
+
+/// The shape of `gazette.toml`; every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    database_url: Option<String>,
+    smtp_url: Option<String>,
+    inbound_addr: Option<String>,
+    http_addr: Option<String>,
+    base_url: Option<String>,
+    inbound_secret: Option<String>,
+    secret: Option<String>,
+    hostname: Option<String>,
+    separator: Option<String>,
+    max_message_bytes: Option<u64>,
+    smtp_max_connections: Option<u64>,
+    smtp_rate_per_sec: Option<u64>,
+    workers: Option<u64>,
+    batch_size: Option<u64>,
+    lease_secs: Option<u64>,
+    scheduler_tick_ms: Option<u64>,
+    inbound_idle_timeout_secs: Option<u64>,
+    retry_for_hours: Option<u64>,
+    log: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {setting} = {value:?} is not valid: {why}. {fix}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub value: String,
+    pub why: String,
+    pub fix: String,
+}
+
+fn bad(setting: &str, value: &str, why: impl Into<String>, fix: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting: setting.into(),
+        value: value.into(),
+        why: why.into(),
+        fix: fix.into(),
+    }
+}
+
+/// One setting's raw text and where it came from, so errors can name it as
+/// the operator wrote it (`GAZETTE_SMTP_URL` or `smtp_url` in gazette.toml).
+struct Raw {
+    name: String,
+    value: String,
+}
+
+impl Config {
+    /// Loads from `GAZETTE_CONFIG` (or `./gazette.toml` when present) and the
+    /// process environment.
+    pub fn load() -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::from_sources(&env)
+    }
+
+    /// Same as [`load`](Self::load) with an explicit environment (for tests).
+    pub fn from_sources(env: &[(String, String)]) -> Result<Config, ConfigError> {
+        let get_env = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let path = get_env("GAZETTE_CONFIG").map(PathBuf::from);
+        let file = match &path {
+            Some(p) => read_file(p, true)?,
+            None => read_file(&PathBuf::from("gazette.toml"), false)?,
+        };
+        let pick = |key: &str, from_file: Option<String>, default: &str| -> Raw {
+            let env_name = format!("GAZETTE_{}", key.to_ascii_uppercase());
+            if let Some(v) = get_env(&env_name) {
+                Raw {
+                    name: env_name,
+                    value: v,
+                }
+            } else if let Some(v) = from_file {
+                Raw {
+                    name: format!("{key} in gazette.toml"),
+                    value: v,
+                }
+            } else {
+                Raw {
+                    name: env_name,
+                    value: default.to_string(),
+                }
+            }
+        };
+        let num = |v: Option<u64>| v.map(|n| n.to_string());
+        let database_url = pick(
+            "database_url",
+            file.database_url,
+            "sqlite://gazette.db?mode=rwc",
+        );
+        let smtp_url = pick("smtp_url", file.smtp_url, "file://outbox");
+        let inbound_addr = pick("inbound_addr", file.inbound_addr, "127.0.0.1:2525");
+        let http_addr = pick("http_addr", file.http_addr, "127.0.0.1:8080");
+        let base_url = pick("base_url", file.base_url, "");
+        let separator = pick("separator", file.separator, "+");
+        let hostname = pick("hostname", file.hostname, "localhost");
+        let c = Config {
+            database_url: parse_database_url(&database_url)?,
+            smtp: parse_smtp_url(&smtp_url)?,
+            smtp_url: smtp_url.value.clone(),
+            inbound_addr: parse_addr(&inbound_addr)?,
+            http_addr: parse_addr(&http_addr)?,
+            base_url: String::new(),
+            inbound_secret: pick("inbound_secret", file.inbound_secret, "").value,
+            secret: pick("secret", file.secret, "").value,
+            hostname: hostname.value,
+            separator: parse_separator(&separator)?,
+            max_message_bytes: parse_num(
+                &pick("max_message_bytes", num(file.max_message_bytes), "10485760"),
+                1024,
+                1 << 30,
+            )? as usize,
+            smtp_max_connections: parse_num(
+                &pick("smtp_max_connections", num(file.smtp_max_connections), "4"),
+                1,
+                1000,
+            )? as usize,
+            smtp_rate_per_sec: parse_num(
+                &pick("smtp_rate_per_sec", num(file.smtp_rate_per_sec), "0"),
+                0,
+                1_000_000,
+            )? as u32,
+            workers: parse_num(&pick("workers", num(file.workers), "2"), 1, 256)? as usize,
+            batch_size: parse_num(&pick("batch_size", num(file.batch_size), "50"), 1, 10_000)?
+                as i64,
+            lease: Duration::from_secs(parse_num(
+                &pick("lease_secs", num(file.lease_secs), "300"),
+                1,
+                86_400,
+            )?),
+            scheduler_tick: Duration::from_millis(parse_num(
+                &pick("scheduler_tick_ms", num(file.scheduler_tick_ms), "1000"),
+                10,
+                3_600_000,
+            )?),
+            inbound_idle_timeout: Duration::from_secs(parse_num(
+                &pick(
+                    "inbound_idle_timeout_secs",
+                    num(file.inbound_idle_timeout_secs),
+                    "300",
+                ),
+                1,
+                3600,
+            )?),
+            retry_for: Duration::from_secs(
+                3600 * parse_num(
+                    &pick("retry_for_hours", num(file.retry_for_hours), "120"),
+                    1,
+                    24 * 60,
+                )?,
+            ),
+            log: pick("log", file.log, "info").value,
+        };
+        let base_url = parse_base_url(&base_url, c.http_addr)?;
+        Ok(Config { base_url, ..c })
+    }
+}
+
+fn read_file(path: &PathBuf, required: bool) -> Result<FileConfig, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(FileConfig::default())
+        }
+        Err(e) => {
+            return Err(bad(
+                "GAZETTE_CONFIG",
+                &path.display().to_string(),
+                format!("cannot read it ({e})"),
+                "Point GAZETTE_CONFIG at a readable gazette.toml, or unset it.",
+            ))
+        }
+    };
+    toml::from_str(&text).map_err(|e| {
+        bad(
+            "GAZETTE_CONFIG",
+            &path.display().to_string(),
+            format!("it is not valid gazette.toml: {}", e.message()),
+            "Fix the file; keys are the GAZETTE_* names in lower case without the prefix, e.g. smtp_url = \"file://outbox\".",
+        )
+    })
+}
+
+fn parse_database_url(raw: &Raw) -> Result<String, ConfigError> {
+    let v = raw.value.trim();
+    if v.starts_with("sqlite:") || v.starts_with("postgres://") || v.starts_with("postgresql://") {
+        Ok(v.to_string())
+    } else {
+        Err(bad(
+            &raw.name,
+            v,
+            "gazette speaks SQLite and PostgreSQL only",
+            "Use sqlite://gazette.db?mode=rwc (the default) or postgres://user@host/db.",
+        ))
+    }
+}
+
+fn parse_smtp_url(raw: &Raw) -> Result<SmtpTarget, ConfigError> {
+    let v = raw.value.trim();
+    let fix = "Use file://DIR (writes .eml files), smtp://host:port or smtps://user:pass@host.";
+    if let Some(dir) = v.strip_prefix("file://") {
+        if dir.is_empty() {
+            return Err(bad(&raw.name, v, "the directory is empty", fix));
+        }
+        return Ok(SmtpTarget::Files(PathBuf::from(dir)));
+    }
+    let (implicit_tls, rest, default_port) = if let Some(r) = v.strip_prefix("smtps://") {
+        (true, r, 465)
+    } else if let Some(r) = v.strip_prefix("smtp://") {
+        (false, r, 25)
+    } else {
+        return Err(bad(&raw.name, v, "unknown scheme", fix));
+    };
+    let rest = rest.trim_end_matches('/');
+    let (credentials, hostport) = match rest.rsplit_once('@') {
+        Some((auth, hp)) => {
+            let (user, pass) = auth.split_once(':').unwrap_or((auth, ""));
+            (Some((percent_decode(user), percent_decode(pass))), hp)
+        }
+        None => (None, rest),
+    };
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => match p.parse::<u16>() {
+            Ok(p) => (h.to_string(), p),
+            Err(_) => {
+                return Err(bad(
+                    &raw.name,
+                    v,
+                    format!("port `{p}` is not a number"),
+                    fix,
+                ))
+            }
+        },
+        None => (hostport.to_string(), default_port),
+    };
+    if host.is_empty() {
+        return Err(bad(&raw.name, v, "the host is empty", fix));
+    }
+    Ok(SmtpTarget::Relay {
+        host: host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+        port,
+        implicit_tls,
+        credentials,
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn parse_addr(raw: &Raw) -> Result<SocketAddr, ConfigError> {
+    raw.value.trim().parse().map_err(|_| {
+        bad(
+            &raw.name,
+            &raw.value,
+            "not an IP address with a port",
+            "Write it as 127.0.0.1:2525 or [::]:25 (port 0 picks a free port).",
+        )
+    })
+}
+
+fn parse_separator(raw: &Raw) -> Result<char, ConfigError> {
+    let mut chars = raw.value.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) if "+-=_.".contains(c) => Ok(c),
+        _ => Err(bad(
+            &raw.name,
+            &raw.value,
+            "the sub-address separator must be one of + - = _ .",
+            "Use + (the default) unless your MTA delivers another.",
+        )),
+    }
+}
+
+fn parse_num(raw: &Raw, min: u64, max: u64) -> Result<u64, ConfigError> {
+    match raw.value.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(bad(
+            &raw.name,
+            &raw.value,
+            format!("expected a whole number from {min} to {max}"),
+            "Set it to a number in that range, or remove it to use the default.",
+        )),
+    }
+}
+
+fn parse_base_url(raw: &Raw, http: SocketAddr) -> Result<String, ConfigError> {
+    let v = raw.value.trim().trim_end_matches('/');
+    if v.is_empty() {
+        return Ok(format!("http://{http}"));
+    }
+    if !(v.starts_with("http://") || v.starts_with("https://")) {
+        return Err(bad(
+            &raw.name,
+            v,
+            "links in mail need an absolute http(s) URL",
+            "Set it to the public URL of the web server, e.g. https://lists.example.org.",
+        ));
+    }
+    Ok(v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_embedded() {
+        let c = Config::from_sources(&env(&[("GAZETTE_CONFIG", "/dev/null")])).unwrap();
+        assert_eq!(c.database_url, "sqlite://gazette.db?mode=rwc");
+        assert_eq!(c.smtp, SmtpTarget::Files("outbox".into()));
+        assert_eq!(c.inbound_addr.to_string(), "127.0.0.1:2525");
+        assert_eq!(c.base_url, "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn relay_urls_parse() {
+        let c = Config::from_sources(&env(&[
+            ("GAZETTE_CONFIG", "/dev/null"),
+            ("GAZETTE_SMTP_URL", "smtps://me%40x.org:p%3Ass@mail.x.org"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.smtp,
+            SmtpTarget::Relay {
+                host: "mail.x.org".into(),
+                port: 465,
+                implicit_tls: true,
+                credentials: Some(("me@x.org".into(), "p:ss".into()))
+            }
+        );
+    }
+
+    #[test]
+    fn bad_settings_name_themselves() {
+        let e = Config::from_sources(&env(&[
+            ("GAZETTE_CONFIG", "/dev/null"),
+            ("GAZETTE_SMTP_URL", "ftp://x"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("GAZETTE_SMTP_URL") && e.contains("smtp://"),
+            "{e}"
+        );
+        let e = Config::from_sources(&env(&[
+            ("GAZETTE_CONFIG", "/dev/null"),
+            ("GAZETTE_HTTP_ADDR", "localhost"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("GAZETTE_HTTP_ADDR"), "{e}");
+    }
+
+    #[test]
+    fn file_then_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("g.toml");
+        std::fs::write(&p, "smtp_url = \"smtp://relay:2500\"\nworkers = 3\n").unwrap();
+        let path = p.display().to_string();
+        let c = Config::from_sources(&env(&[("GAZETTE_CONFIG", &path)])).unwrap();
+        assert_eq!(c.workers, 3);
+        assert!(matches!(c.smtp, SmtpTarget::Relay { port: 2500, .. }));
+        let c = Config::from_sources(&env(&[("GAZETTE_CONFIG", &path), ("GAZETTE_WORKERS", "5")]))
+            .unwrap();
+        assert_eq!(c.workers, 5);
+        std::fs::write(&p, "smtp_ur = 1\n").unwrap();
+        let e = Config::from_sources(&env(&[("GAZETTE_CONFIG", &path)])).unwrap_err();
+        assert!(e.to_string().contains("smtp_ur"), "{e}");
+    }
+}

@@ -1,0 +1,81 @@
+//! The digest: assembling an issue from the list's questions and answers,
+//! curating it (approve), sending it on a schedule, and the schedule itself.
+
+pub mod assemble;
+pub mod schedule;
+pub mod scheduler;
+pub mod send;
+
+use serde::{Deserialize, Serialize};
+
+/// The frozen content of one issue, stored as JSON in `digests.content`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Issue {
+    pub items: Vec<Item>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Section {
+    /// Asked since the last issue.
+    New,
+    /// Asked earlier, answered since the last issue.
+    Updated,
+    /// Asked earlier and still waiting for an answer.
+    Unanswered,
+}
+
+impl Section {
+    pub fn title(self) -> &'static str {
+        match self {
+            Section::New => "New questions",
+            Section::Updated => "New answers to earlier questions",
+            Section::Unanswered => "Still waiting for an answer",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Item {
+    pub question_id: i64,
+    pub section: Section,
+    pub subject: String,
+    pub body: String,
+    pub author: String,
+    pub asked_at: i64,
+    pub answers: Vec<ItemAnswer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemAnswer {
+    pub answer_id: i64,
+    pub author: String,
+    pub body: String,
+    pub answered_at: i64,
+    /// Arrived since the last issue.
+    pub new: bool,
+}
+
+impl Issue {
+    pub fn from_json(s: &str) -> Issue {
+        serde_json::from_str(s).unwrap_or_default()
+    }
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("issues serialise")
+    }
+    /// Nothing new: no new question and no new answer. Still-unanswered
+    /// questions ride along with news but never make an issue on their own,
+    /// so a quiet week sends nothing rather than a rerun.
+    pub fn is_empty(&self) -> bool {
+        self.items.iter().all(|i| i.section == Section::Unanswered)
+    }
+}
+
+/// How a member is named in mail: their name, else their address's local part.
+pub fn display_name(name: &str, email: &str) -> String {
+    if !name.trim().is_empty() {
+        name.trim().to_string()
+    } else {
+        email.split('@').next().unwrap_or(email).to_string()
+    }
+}

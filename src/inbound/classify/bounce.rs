@@ -1,0 +1,275 @@
+//! Assembling a bounce report: deciding that a message is one (an RFC 3464
+//! report, or a prose note that reads like one), then building one entry
+//! per failed recipient from the report's fields or the note's text, with
+//! status, reply code, permanence and reason. The fields are trusted
+//! first; the prose fills in what they leave vague.
+
+use super::{dsn, mta_text, original, reason, text};
+use super::{BounceReport, BouncedRecipient, DsnAction};
+use mail_parser::Message;
+
+/// The bounce report `message` is, if it is one.
+pub fn report(message: &Message<'_>, null_sender: bool) -> Option<BounceReport> {
+    let body = text::body_text(message);
+    let records: Vec<dsn::Record> = dsn::texts(message)
+        .iter()
+        .flat_map(|t| dsn::parse(t))
+        .collect();
+    let failed_header = text::header(message, "X-Failed-Recipients");
+    let has_records = records.iter().any(|r| r.recipient().is_some());
+    let structural = has_records
+        || failed_header.is_some()
+        || text::root_content_param(message, "report-type")
+            .is_some_and(|t| t.contains("delivery-status"))
+        || text::has_part(
+            message,
+            "message",
+            &["delivery-status", "global-delivery-status"],
+        );
+    if !structural {
+        let from = text::header(message, "From").unwrap_or_default();
+        let returns_original = message
+            .parts
+            .iter()
+            .skip(1)
+            .any(|p| p.message().is_some() || text::content_type(p).1.starts_with("rfc822"));
+        let env = mta_text::Envelope {
+            from: &from,
+            subject: message.subject().unwrap_or(""),
+            null_sender,
+            returns_original,
+        };
+        if !mta_text::looks_like_bounce(&env, &body) {
+            return None;
+        }
+    }
+    let (note, tail) = mta_text::split_original(&body);
+    let original = original::find(message, tail);
+    let recipients = if has_records {
+        from_records(&records, note)
+    } else {
+        let mut exclude = original::addresses(message.from());
+        exclude.extend(original::addresses(message.to()));
+        exclude.extend(original.from.iter().cloned());
+        from_note(
+            note,
+            message.subject().unwrap_or(""),
+            failed_header.as_deref(),
+            &exclude,
+        )
+    };
+    Some(BounceReport {
+        recipients,
+        original_message_id: original.message_id,
+        original_to: original.to,
+    })
+}
+
+/// Recipients from RFC 3464 fields, with the note's prose as a second
+/// opinion when a diagnostic is missing or says nothing specific.
+fn from_records(records: &[dsn::Record], note: &str) -> Vec<BouncedRecipient> {
+    let blocks = mta_text::recipient_blocks(note, &[]);
+    let mut out: Vec<BouncedRecipient> = Vec::new();
+    for r in records.iter().filter(|r| r.recipient().is_some()) {
+        let address = r.recipient().map(str::to_string);
+        if out.iter().any(|o| o.address == address) {
+            continue;
+        }
+        let action = match r.action.as_deref() {
+            Some("failed" | "failure" | "expired") => DsnAction::Failed,
+            Some("delayed") => DsnAction::Delayed,
+            Some("delivered") => DsnAction::Delivered,
+            Some("relayed") => DsnAction::Relayed,
+            Some("expanded") => DsnAction::Expanded,
+            _ => action_from_status(r.status.as_deref()),
+        };
+        let diagnostic = r.diagnostic.clone().unwrap_or_default();
+        let block = blocks
+            .iter()
+            .find(|b| Some(&b.address) == address.as_ref())
+            .map(|b| b.text.as_str());
+        let fallback = block.or((records.len() == 1).then_some(note)).unwrap_or("");
+        let status = specific_status(r.status.as_deref(), &diagnostic);
+        let said = Said {
+            own: &diagnostic,
+            fallback,
+            kind: r.diagnostic_type.as_deref(),
+        };
+        out.push(recipient(address, action, status, said));
+    }
+    out
+}
+
+/// Recipients of a prose bounce: X-Failed-Recipients when the MTA set it,
+/// else the addresses the note names; one unnamed recipient if none.
+fn from_note(
+    note: &str,
+    subject: &str,
+    failed_header: Option<&str>,
+    exclude: &[String],
+) -> Vec<BouncedRecipient> {
+    // The subject ("Returned mail: User unknown") is the last resort.
+    let whole = format!("{note}\n{subject}");
+    let action = if mta_text::says_delayed(&whole) {
+        DsnAction::Delayed
+    } else {
+        DsnAction::Failed
+    };
+    let blocks = mta_text::recipient_blocks(note, exclude);
+    let listed: Vec<String> = failed_header
+        .unwrap_or("")
+        .split(',')
+        .map(text::normalize_address)
+        .filter(|a| text::is_address(a))
+        .collect();
+    let build = |address: Option<String>, own: &str, single: bool| {
+        let status = text::find_status(own).or_else(|| {
+            if single {
+                text::find_status(note)
+            } else {
+                None
+            }
+        });
+        recipient(
+            address,
+            action,
+            status,
+            Said {
+                own,
+                fallback: if single { &whole } else { subject },
+                kind: None,
+            },
+        )
+    };
+    if !listed.is_empty() {
+        let single = listed.len() == 1;
+        return listed
+            .iter()
+            .map(|a| {
+                let local = a.split('@').next().unwrap_or("");
+                let own = blocks
+                    .iter()
+                    .find(|b| &b.address == a)
+                    .map(|b| b.text.clone())
+                    .or_else(|| local_block(note, local));
+                build(
+                    Some(a.clone()),
+                    own.as_deref().unwrap_or(if single { note } else { "" }),
+                    single,
+                )
+            })
+            .collect();
+    }
+    if blocks.is_empty() {
+        return vec![build(None, note, true)];
+    }
+    let single = blocks.len() == 1;
+    blocks
+        .iter()
+        .map(|b| build(Some(b.address.clone()), &b.text, single))
+        .collect()
+}
+
+/// The lines under a line naming only a local part (`  kijitora`), which
+/// Exim writes when the domain was rewritten away.
+fn local_block(note: &str, local: &str) -> Option<String> {
+    let mut lines = note.lines().skip_while(|l| l.trim() != local);
+    lines.next()?;
+    let body: Vec<&str> = lines
+        .take_while(|l| l.starts_with([' ', '\t']) || l.trim().is_empty())
+        .collect();
+    Some(body.join("\n"))
+}
+
+/// The status to report: `5.0.0` and friends say nothing, so a
+/// diagnostic's own code of the same class wins; and a diagnostic whose
+/// reply and status agree (`550 5.5.0`) outvotes a report field that
+/// contradicts them (`Status: 4.5.0`).
+fn specific_status(status: Option<&str>, diagnostic: &str) -> Option<String> {
+    let from_diag = text::find_status(diagnostic);
+    let class = |s: &str| s.chars().next();
+    let diag_agrees = from_diag.as_deref().is_some_and(|d| {
+        text::find_reply_code(diagnostic).is_some_and(|c| class(&c.to_string()) == class(d))
+    });
+    match (status, from_diag) {
+        (Some(s), Some(d)) if class(s) != class(&d) && diag_agrees => Some(d),
+        (Some(s), Some(d)) if s.ends_with(".0.0") && class(s) == class(&d) => Some(d),
+        (Some(s), _) => Some(s.to_string()),
+        (None, d) => d,
+    }
+}
+
+fn action_from_status(status: Option<&str>) -> DsnAction {
+    match status.and_then(|s| s.chars().next()) {
+        Some('2') => DsnAction::Delivered,
+        Some('4') => DsnAction::Delayed,
+        _ => DsnAction::Failed,
+    }
+}
+
+/// Whether retrying cannot help: a 5.x.x status, else a 5xx reply, else a
+/// failed action. A 4.x.x that finally failed was a temporary condition
+/// that outlasted the queue (DNS trouble, say): the address may be fine.
+fn is_permanent(action: DsnAction, status: Option<&str>, code: Option<u16>) -> bool {
+    if matches!(
+        action,
+        DsnAction::Delivered | DsnAction::Relayed | DsnAction::Expanded
+    ) {
+        return false;
+    }
+    match (status.and_then(|s| s.chars().next()), code) {
+        (Some(class), _) => class == '5',
+        (None, Some(code)) => code >= 500,
+        (None, None) => action == DsnAction::Failed,
+    }
+}
+
+/// What a report says about one recipient: its own diagnostic, the wider
+/// text around it, and the diagnostic's type.
+pub struct Said<'a> {
+    /// The recipient's own diagnostic.
+    pub own: &'a str,
+    /// The wider text: the whole note, or the subject.
+    pub fallback: &'a str,
+    /// The `Diagnostic-Code:` type, lowercased.
+    pub kind: Option<&'a str>,
+}
+
+/// Assembles one recipient: reason from its own diagnostic first, then
+/// from the wider text when the diagnostic says nothing specific.
+pub fn recipient(
+    address: Option<String>,
+    action: DsnAction,
+    status: Option<String>,
+    said: Said<'_>,
+) -> BouncedRecipient {
+    let code = text::find_reply_code(said.own).or_else(|| text::find_reply_code(said.fallback));
+    let evidence = |t| reason::Evidence {
+        status: status.as_deref(),
+        text: t,
+        context: said.fallback,
+        diagnostic_type: said.kind,
+        action,
+    };
+    let mut why = reason::reason(&evidence(said.own));
+    if matches!(why, "onhold" | "undefined") || said.own.trim().is_empty() {
+        why = reason::reason(&evidence(said.fallback));
+    }
+    let permanent = is_permanent(action, status.as_deref(), code);
+    let shown = if said.own.trim().is_empty() {
+        said.fallback
+    } else {
+        said.own
+    };
+    let shown = shown.split_whitespace().collect::<Vec<_>>().join(" ");
+    BouncedRecipient {
+        address,
+        action,
+        smtp_code: code,
+        status,
+        permanent,
+        hard: permanent && reason::is_hard(why),
+        reason: why.to_string(),
+        diagnostic: Some(text::truncate(&shown, 1000).to_string()).filter(|d| !d.is_empty()),
+    }
+}

@@ -1,0 +1,196 @@
+//! RFC 3464 delivery-status fields: finding them in a message (a
+//! `message/delivery-status` or `message/global-delivery-status` part, or
+//! the same fields pasted into a text part by MTAs that do not speak MIME
+//! reports) and grouping them into one record per recipient.
+//!
+//! Real reports bend the grammar (fields out of order, no blank line between
+//! recipients, `Action:` before `Final-Recipient:`), so grouping is driven by
+//! the recipient fields themselves, not only by blank lines.
+
+use super::text::{content_type, find_status, is_prose, normalize_address, part_text};
+use mail_parser::Message;
+
+/// The per-recipient fields of one delivery-status group.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub final_recipient: Option<String>,
+    pub original_recipient: Option<String>,
+    /// Lowercased first word of `Action:`.
+    pub action: Option<String>,
+    pub status: Option<String>,
+    /// `Diagnostic-Code:` without its type (`smtp;`).
+    pub diagnostic: Option<String>,
+    /// The type of the diagnostic (`smtp`, `x-unix`, `x-postfix`), lowercased.
+    pub diagnostic_type: Option<String>,
+}
+
+impl Record {
+    /// The address gazette sent to: Original-Recipient (the RCPT TO as
+    /// given) when the report has it, else Final-Recipient, which aliases
+    /// and forwarding may have rewritten.
+    pub fn recipient(&self) -> Option<&str> {
+        self.original_recipient
+            .as_deref()
+            .filter(|a| a.contains('@'))
+            .or(self.final_recipient.as_deref())
+    }
+
+    fn has_recipient(&self) -> bool {
+        self.final_recipient.is_some() || self.original_recipient.is_some()
+    }
+
+    fn is_useful(&self) -> bool {
+        self.has_recipient() || self.action.is_some() || self.status.is_some()
+    }
+}
+
+/// The texts in `message` that carry delivery-status fields: the dedicated
+/// parts if there are any, else text parts that contain such fields.
+pub fn texts(message: &Message<'_>) -> Vec<String> {
+    let dedicated: Vec<String> = message
+        .parts
+        .iter()
+        .filter(|p| {
+            let (t, s) = content_type(p);
+            (t == "message" || t == "text") && s.contains("delivery-status")
+        })
+        .filter_map(part_text)
+        .collect();
+    if !dedicated.is_empty() {
+        return dedicated;
+    }
+    message
+        .parts
+        .iter()
+        .filter(|p| content_type(p).0 == "text" || is_prose(p))
+        .filter_map(part_text)
+        .filter(|t| has_recipient_field(t))
+        .collect()
+}
+
+fn has_recipient_field(text: &str) -> bool {
+    text.lines().any(|l| {
+        let l = l.trim_start().as_bytes();
+        let starts =
+            |p: &str| l.len() >= p.len() && l[..p.len()].eq_ignore_ascii_case(p.as_bytes());
+        starts("final-recipient:") || starts("original-recipient:")
+    })
+}
+
+/// `(name, value)` pairs of the header-like fields in `text`, unfolded; an
+/// empty name marks a blank line (a group boundary).
+fn fields(text: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut last_was_field = false;
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            out.push((String::new(), String::new()));
+            last_was_field = false;
+        } else if line.starts_with([' ', '\t']) && last_was_field {
+            if let Some((_, v)) = out.last_mut() {
+                v.push(' ');
+                v.push_str(line.trim());
+            }
+        } else if let Some((name, value)) = line.split_once(':').filter(|(n, _)| is_field_name(n)) {
+            out.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+            last_was_field = true;
+        } else {
+            last_was_field = false;
+        }
+    }
+    out
+}
+
+fn is_field_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() < 40
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// Groups the delivery-status fields of `text` into per-recipient records.
+pub fn parse(text: &str) -> Vec<Record> {
+    let mut records = Vec::new();
+    let mut cur = Record::default();
+    for (name, value) in fields(text) {
+        match name.as_str() {
+            "" if cur.has_recipient() => records.push(std::mem::take(&mut cur)),
+            "final-recipient" => {
+                if cur.final_recipient.is_some() {
+                    flush(&mut records, &mut cur);
+                }
+                cur.final_recipient = address(&value);
+            }
+            "original-recipient" => {
+                if cur.original_recipient.is_some() {
+                    flush(&mut records, &mut cur);
+                }
+                cur.original_recipient = address(&value);
+            }
+            "action" => cur.action = value.split_whitespace().next().map(str::to_ascii_lowercase),
+            "status" => cur.status = find_status(&value).or(cur.status.take()),
+            "diagnostic-code" => {
+                let (kind, diag) = match value.split_once(';') {
+                    Some((k, d)) if is_field_name(k.trim()) => {
+                        (Some(k.trim().to_ascii_lowercase()), d.trim())
+                    }
+                    _ => (None, value.trim()),
+                };
+                cur.diagnostic_type = kind;
+                cur.diagnostic = Some(diag.to_string()).filter(|d| !d.is_empty());
+            }
+            _ => {}
+        }
+    }
+    flush(&mut records, &mut cur);
+    records
+}
+
+fn flush(records: &mut Vec<Record>, cur: &mut Record) {
+    let done = std::mem::take(cur);
+    if done.is_useful() {
+        records.push(done);
+    }
+}
+
+fn address(value: &str) -> Option<String> {
+    let a = normalize_address(value);
+    (!a.is_empty()).then_some(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_recipients_without_blank_lines() {
+        let text = "Reporting-MTA: dns; mx.example.org\n\nFinal-Recipient: rfc822; A@example.org\nAction: failed\n\
+                    Status: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 <a@example.org>: user\n  unknown\n\
+                    Final-Recipient: rfc822;b@example.org\nAction: delayed\nStatus: 4.2.2\n";
+        let r = parse(text);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].recipient(), Some("a@example.org"));
+        assert_eq!(
+            r[0].diagnostic.as_deref(),
+            Some("550 5.1.1 <a@example.org>: user unknown")
+        );
+        assert_eq!(r[0].diagnostic_type.as_deref(), Some("smtp"));
+        assert_eq!(r[1].action.as_deref(), Some("delayed"));
+        assert_eq!(r[1].status.as_deref(), Some("4.2.2"));
+    }
+
+    #[test]
+    fn action_before_recipient_stays_in_its_group() {
+        let r = parse("Action: failed\nFinal-Recipient: rfc822; a@example.org\nStatus: 5.1.1\n");
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].action.as_deref(), Some("failed"));
+    }
+
+    #[test]
+    fn original_then_final_is_one_recipient() {
+        let r = parse("Original-Recipient: rfc822;x@example.org\nFinal-Recipient: rfc822;y@example.org\nAction: failed\n");
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].recipient(), Some("x@example.org"));
+        let r = parse("Final-Recipient: rfc822;y@example.org\nOriginal-Recipient: rfc822;x@example.org\nAction: failed\n");
+        assert_eq!(r.len(), 1);
+    }
+}

@@ -1,0 +1,485 @@
+//! Bounces written as prose: qmail, Exim, Gmail, Yahoo, Exchange and the
+//! many MTAs that return a human-readable note instead of (or besides) an
+//! RFC 3464 report. Decides whether a message is such a bounce, cuts the
+//! returned copy of the original message off the note, and finds the failed
+//! recipients with the text that explains each failure.
+
+use super::text::{find_addresses, squeeze_lower, Found};
+
+/// Words of a bounce's From that say a mail system wrote it.
+const SENDER_WORDS: &[&str] = &[
+    "mailer-daemon",
+    "mailer_daemon",
+    "mailer daemon",
+    "mailerdaemon",
+    "mail-daemon",
+    "postmaster",
+    "post_master",
+    "mail delivery",
+    "maildelivery",
+    "mail-delivery",
+    "delivery subsystem",
+    "mail administrator",
+    "mail system",
+    "mailsystem",
+    "mdaemon",
+    "bounce",
+];
+
+/// Subjects of delivery failure notices (lowercased, matched as substrings).
+const SUBJECTS: &[&str] = &[
+    "undeliver",
+    "delivery status notification",
+    "delivery failure",
+    "delivery failed",
+    "delivery has failed",
+    "failed delivery",
+    "failure notice",
+    "failure delivery",
+    "returned mail",
+    "return mail",
+    "returned to sender",
+    "non-delivery",
+    "nondelivery",
+    "non delivery",
+    "not delivered",
+    "could not be delivered",
+    "couldn't be delivered",
+    "delivery problem",
+    "delivery error",
+    "delivery notification",
+    "delivery report",
+    "delivery delayed",
+    "delayed mail",
+    "mail system error",
+    "message not deliverable",
+    "unable to deliver",
+    "could not send message",
+    "mail failure",
+    "mail failed",
+    "returning to sender",
+    "returning message to sender",
+    "could not send mail",
+    "email bounce",
+    "mail error",
+    "メールエラー",
+    "bounced mail",
+    "unzustellbar",
+    "nicht zugestellt",
+    "non remis",
+    "non recapitabile",
+    "no entregado",
+    "não entregue",
+    "onbestelbaar",
+    "配信",
+    "不達",
+    "未送達",
+    "返送",
+];
+
+/// Phrases only delivery failure notices contain (lowercased, whitespace squeezed).
+const BODY_PHRASES: &[&str] = &[
+    "could not be delivered",
+    "couldn't be delivered",
+    "could not deliver",
+    "wasn't able to deliver",
+    "was not able to deliver",
+    "unable to deliver",
+    "failed to deliver",
+    "not be delivered",
+    "was not delivered",
+    "wasn't delivered",
+    "undeliverable",
+    "undelivered",
+    "delivery has failed",
+    "delivery failed",
+    "delivery to the following recipient",
+    "permanent error",
+    "permanent failure",
+    "permanent fatal error",
+    "fatal error",
+    "created automatically by mail delivery software",
+    "this is the mail system at",
+    "this is the qmail-send program",
+    "mail delivery system",
+    "transcript of session follows",
+    "error occurred while trying to deliver",
+    "error delivering your mail",
+    "following address(es) failed",
+    "had delivery errors",
+    "failed addresses follow",
+    "following addresses had permanent",
+    "following recipient",
+    "user unknown",
+    "unknown user",
+    "no such user",
+    "mailbox full",
+    "mailbox unavailable",
+    "remote host said",
+    "smtp error",
+    "delivery attempts",
+    "has not yet been delivered",
+    "have not yet been delivered",
+    "has been delayed",
+    "retry timeout",
+    "message you sent",
+    "your message to",
+    "returned to the sender",
+    "returned to you",
+    "rejected your message",
+    "requested action not taken",
+    "error message below",
+    "attempting to deliver",
+    "could not be delivered to",
+    "message was rejected",
+    "message has been rejected",
+    "zugestellt werden",
+    "n'a pas pu être remis",
+    "no se pudo entregar",
+    "non è stato possibile",
+    "送信できません",
+    "配信できません",
+    "届きません",
+    "宛先",
+];
+
+/// Lines that announce the returned copy of the original message.
+const ORIGINAL_MARKERS: &[&str] = &[
+    "copy of the message",
+    "copy of your message",
+    "copy of the original",
+    "original message",
+    "original mail",
+    "unsent message",
+    "undelivered message",
+    "returned message",
+    "message headers follow",
+    "headers of the original",
+    "header of the original",
+    "message text follows",
+    "message follows",
+    "rfc822",
+];
+
+/// Header names that open the returned original (DSN fields are not among them).
+const ORIGINAL_HEADERS: &[&str] = &[
+    "received",
+    "return-path",
+    "from",
+    "to",
+    "cc",
+    "subject",
+    "date",
+    "message-id",
+    "dkim-signature",
+    "domainkey-signature",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
+    "delivered-to",
+    "reply-to",
+    "in-reply-to",
+    "references",
+    "authentication-results",
+    "arc-seal",
+    "sender",
+];
+
+/// What a message's headers say about who wrote it.
+pub struct Envelope<'a> {
+    pub from: &'a str,
+    pub subject: &'a str,
+    pub null_sender: bool,
+    /// The message carries a `message/rfc822` or `*/rfc822-headers` part.
+    pub returns_original: bool,
+}
+
+/// Whether `body` (the message's own text) and its headers make it a
+/// bounce written as prose. One signal alone is not enough: a member may
+/// well write "undeliverable" or be called postmaster.
+pub fn looks_like_bounce(env: &Envelope<'_>, body: &str) -> bool {
+    let from = env.from.to_lowercase();
+    let sender = from.trim().is_empty()
+        || from.contains("<>")
+        || SENDER_WORDS.iter().any(|w| from.contains(w));
+    let subject = env.subject.trim().to_lowercase();
+    // "Re: delivery failure" is a person talking about one.
+    let reply = ["re:", "fwd:", "fw:", "aw:", "sv:", "tr:", "wg:"]
+        .iter()
+        .any(|p| subject.starts_with(p));
+    let subject_hit = !reply && SUBJECTS.iter().any(|s| subject.contains(s));
+    let head = squeeze_lower(super::text::truncate(body, 6000));
+    let body_hit = BODY_PHRASES.iter().any(|p| head.contains(p));
+    (body_hit && (sender || subject_hit || env.null_sender || env.returns_original))
+        || (sender && subject_hit)
+}
+
+/// Whether the notice says delivery is only delayed (will be retried).
+pub fn says_delayed(note: &str) -> bool {
+    let n = squeeze_lower(note);
+    let delayed = [
+        "delayed",
+        "will continue to try",
+        "will retry",
+        "will be retried",
+        "not yet been delivered",
+        "still trying",
+        "warning: message",
+        "warning--",
+        "could not send mail for past",
+        "delivery attempts will continue",
+    ]
+    .iter()
+    .any(|p| n.contains(p));
+    let failed = [
+        "permanent",
+        "gave up",
+        "given up",
+        "could not be delivered",
+        "failed permanently",
+        "has been returned",
+        "been rejected",
+        "deleted",
+    ]
+    .iter()
+    .any(|p| n.contains(p));
+    delayed && !failed
+}
+
+/// Splits a bounce's text into the note and the returned original, at a
+/// marker line or at the first block of original headers.
+pub fn split_original(body: &str) -> (&str, &str) {
+    let lines: Vec<(usize, &str)> = line_offsets(body);
+    for (i, &(offset, line)) in lines.iter().enumerate() {
+        if i > 0 && is_marker(line) {
+            let next = lines.get(i + 1).map_or(body.len(), |l| l.0);
+            return (&body[..offset], &body[next..]);
+        }
+        if i > 0 && opens_original_headers(&lines[i..]) {
+            return (&body[..offset], &body[offset..]);
+        }
+    }
+    (body, "")
+}
+
+fn line_offsets(body: &str) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    for line in body.split_inclusive('\n') {
+        out.push((offset, line.trim_end_matches(['\r', '\n'])));
+        offset += line.len();
+    }
+    out
+}
+
+fn is_marker(line: &str) -> bool {
+    let t = line.trim();
+    let l = t.to_lowercase();
+    if !ORIGINAL_MARKERS.iter().any(|m| l.contains(m)) || l.contains("was received") {
+        return false;
+    }
+    let framed = t.starts_with(['-', '|', '=', '*', '_', '<', '[']);
+    framed
+        || t.ends_with(':')
+        || l.contains("follow")
+        || l.contains("below")
+        || l.contains("attached")
+}
+
+/// Whether a block of original headers starts here: three header lines in
+/// a row, or two with one only a real message has (Received, Message-ID,
+/// X-…). MIME part headers alone (`Content-Type:`) do not count, nor does a
+/// note's "Subject: …" / "Date: …" summary.
+fn opens_original_headers(lines: &[(usize, &str)]) -> bool {
+    let mut count = 0;
+    let mut strong = false;
+    let mut message_header = false;
+    for (_, line) in lines.iter().take(12) {
+        if line.starts_with([' ', '\t']) && count > 0 {
+            continue;
+        }
+        let Some(name) = original_header_name(line) else {
+            break;
+        };
+        count += 1;
+        strong |= matches!(
+            name.as_str(),
+            "received" | "return-path" | "message-id" | "dkim-signature" | "delivered-to"
+        ) || name.starts_with("x-");
+        message_header |= !name.starts_with("content-") && name != "mime-version";
+    }
+    message_header && (count >= 3 || (count >= 2 && strong))
+}
+
+fn original_header_name(line: &str) -> Option<String> {
+    let (name, _) = line.split_once(':')?;
+    let n = name.to_ascii_lowercase();
+    let x_header = n.starts_with("x-")
+        && n.len() > 3
+        && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    (ORIGINAL_HEADERS.contains(&n.as_str()) || x_header).then_some(n)
+}
+
+/// One failed recipient named in a note, with the lines that explain it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    pub address: String,
+    pub text: String,
+}
+
+/// The recipients a note names, each with its explanation. Addresses that
+/// open a line (`<a@b>:`, `  a@b`) start a block; when a note names its
+/// recipients only inside sentences, every address in it counts. Addresses
+/// in `exclude` (the bounce's own From and To, the original sender) never
+/// count.
+pub fn recipient_blocks(note: &str, exclude: &[String]) -> Vec<Block> {
+    let mut blocks: Vec<Block> = Vec::new();
+    let mut current: Option<usize> = None;
+    for line in note.lines() {
+        match leading_address(line).filter(|a| !exclude.contains(a)) {
+            Some(address) => {
+                let idx = match blocks.iter().position(|b| b.address == address) {
+                    Some(i) => i,
+                    None => {
+                        blocks.push(Block {
+                            address,
+                            text: String::new(),
+                        });
+                        blocks.len() - 1
+                    }
+                };
+                current = Some(idx);
+                push_line(&mut blocks[idx].text, line);
+            }
+            None => {
+                if let Some(i) = current {
+                    push_line(&mut blocks[i].text, line);
+                }
+            }
+        }
+    }
+    if blocks.is_empty() {
+        let mut seen: Vec<String> = Vec::new();
+        for Found { address, start, .. } in find_addresses(note) {
+            if !exclude.contains(&address) && !seen.contains(&address) && !names_sender(note, start)
+            {
+                seen.push(address);
+            }
+        }
+        blocks = seen
+            .into_iter()
+            .map(|address| Block {
+                address,
+                text: note.to_string(),
+            })
+            .collect();
+    }
+    blocks
+}
+
+/// Whether the address at `start` is introduced as the sender (`MAIL
+/// FROM:<…>`, `envelope-from <…>`, `sender=…`) in a transcript.
+fn names_sender(note: &str, start: usize) -> bool {
+    let from = note[..start]
+        .char_indices()
+        .rev()
+        .nth(15)
+        .map_or(0, |(i, _)| i);
+    let before = note[from..start].to_ascii_lowercase();
+    ["from:", "from=", "from <", "sender"]
+        .iter()
+        .any(|w| before.contains(w))
+}
+
+fn push_line(text: &mut String, line: &str) {
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    text.push_str(line.trim());
+}
+
+/// Labels that may precede a recipient at the start of a line.
+const RECIPIENT_LABELS: &[&str] = &[
+    "rcpt to",
+    "recipient",
+    "recipients",
+    "recipient address",
+    "failed recipient",
+    "invalid recipient",
+    "unknown recipient",
+    "original recipient",
+    "address",
+    "email address",
+    "e-mail address",
+    "mailbox",
+    "user",
+    "could not be delivered to",
+    "delivery to",
+];
+
+/// The address a line opens with, if it opens with one (possibly after a
+/// label such as `RCPT TO:` or `Recipient:`).
+fn leading_address(line: &str) -> Option<String> {
+    let t = line
+        .trim_start()
+        .trim_start_matches(['*', '-', '•', '>', ' ']);
+    let found = find_addresses(t).into_iter().next()?;
+    let prefix = t[..found.start]
+        .trim()
+        .trim_end_matches(['<', '"', '\'', '('])
+        .trim_end();
+    let labelled = prefix
+        .strip_suffix(':')
+        .is_some_and(|l| RECIPIENT_LABELS.contains(&l.trim().to_ascii_lowercase().as_str()));
+    // Sendmail's transcript: "550 <a@b>... User unknown".
+    let reply = prefix.len() == 3
+        && prefix.starts_with(['4', '5'])
+        && prefix.bytes().all(|b| b.is_ascii_digit());
+    (prefix.is_empty() || labelled || reply).then_some(found.address)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_at_marker_and_headers() {
+        let body = "Hi.\n<a@b.example>:\n550 no\n\n--- Below this line is a copy of the message.\n\nReturn-Path: <x@y.example>\n";
+        let (note, original) = split_original(body);
+        assert!(note.ends_with("550 no\n\n"));
+        assert!(original.contains("Return-Path"));
+        let (note, original) =
+            split_original("Sorry.\n\nReceived: from x\n\tby y\nFrom: z@q.example\n");
+        assert_eq!(note, "Sorry.\n\n");
+        assert!(original.starts_with("Received"));
+        let summary = "Trouble:\n\nSubject: 'Hi'\nDate: 'Thu'\n\n1 error: rejected <a@b.example>\n";
+        assert_eq!(split_original(summary).0, summary);
+    }
+
+    #[test]
+    fn blocks_follow_leading_addresses() {
+        let note = "failed:\n\n  a@b.example\n    SMTP error after RCPT TO:<a@b.example>:\n    550 user unknown\n  c@d.example\n    552 full\n";
+        let blocks = recipient_blocks(note, &[]);
+        assert_eq!(blocks.len(), 2);
+        assert!(blocks[0].text.contains("550 user unknown"));
+        assert!(blocks[1].text.contains("552 full"));
+    }
+
+    #[test]
+    fn senders_in_transcripts_are_not_recipients() {
+        let note = "In:  MAIL\n     FROM:<me@x.example> SIZE=1\nIn:  RCPT TO:<you@y.example>\nOut: 451 4.3.0 Error\n";
+        let blocks = recipient_blocks(note, &[]);
+        assert_eq!(blocks.len(), 1);
+        assert_eq!(blocks[0].address, "you@y.example");
+    }
+
+    #[test]
+    fn falls_back_to_addresses_in_sentences() {
+        let blocks = recipient_blocks(
+            "There was an error delivering your mail to <a@b.example>.\n",
+            &["me@x.example".into()],
+        );
+        assert_eq!(blocks.len(), 1);
+        assert_eq!(blocks[0].address, "a@b.example");
+    }
+}

@@ -1,0 +1,375 @@
+//! Small text helpers shared by the classifier: reading headers and bodies
+//! out of a parsed message, and finding addresses, status codes and SMTP
+//! reply codes in free text. No regex crate: the grammar is tiny.
+
+use mail_parser::{Addr, Address, HeaderValue, Message, MessagePart, MimeHeaders, PartType};
+
+/// The value of the first header called `name` (case-insensitive), as text.
+pub fn header(message: &Message<'_>, name: &str) -> Option<String> {
+    headers(message, name).next()
+}
+
+/// The values of every header called `name`, in order, as text. Works on
+/// attached messages too (their raw offsets point into the outer message,
+/// so the parsed values are used, not the raw bytes).
+pub fn headers<'a>(message: &'a Message<'_>, name: &'a str) -> impl Iterator<Item = String> + 'a {
+    message.parts.first().into_iter().flat_map(move |root| {
+        root.headers
+            .iter()
+            .filter(move |h| h.name().eq_ignore_ascii_case(name))
+            .map(|h| value_text(h.value()))
+    })
+}
+
+/// A header value as one line of text; addresses as `name <address>`.
+fn value_text(value: &HeaderValue<'_>) -> String {
+    let text = match value {
+        HeaderValue::Text(t) => t.to_string(),
+        HeaderValue::TextList(l) => l.join(", "),
+        HeaderValue::Address(a) => {
+            let list: Vec<&Addr<'_>> = match a {
+                Address::List(l) => l.iter().collect(),
+                Address::Group(g) => g.iter().flat_map(|g| g.addresses.iter()).collect(),
+            };
+            list.iter()
+                .map(|a| {
+                    format!(
+                        "{} <{}>",
+                        a.name.as_deref().unwrap_or(""),
+                        a.address.as_deref().unwrap_or("")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+        HeaderValue::ContentType(ct) => format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("")),
+        HeaderValue::DateTime(_) | HeaderValue::Received(_) | HeaderValue::Empty => String::new(),
+    };
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `(type, subtype)` of a part, lowercased; parts without a Content-Type are text/plain.
+pub fn content_type(part: &MessagePart<'_>) -> (String, String) {
+    match part.content_type() {
+        Some(ct) => (
+            ct.ctype().to_ascii_lowercase(),
+            ct.subtype().unwrap_or("").to_ascii_lowercase(),
+        ),
+        None => ("text".into(), "plain".into()),
+    }
+}
+
+/// The root Content-Type parameter `name`, lowercased (e.g. report-type).
+pub fn root_content_param(message: &Message<'_>, name: &str) -> Option<String> {
+    let root = message.parts.first()?;
+    let ct = root.content_type()?;
+    Some(ct.attribute(name)?.trim().to_ascii_lowercase())
+}
+
+/// Whether any part of the message (not of nested messages) has this MIME type.
+pub fn has_part(message: &Message<'_>, ctype: &str, subtypes: &[&str]) -> bool {
+    message.parts.iter().any(|p| {
+        let (t, s) = content_type(p);
+        t == ctype && subtypes.contains(&s.as_str())
+    })
+}
+
+/// The decoded contents of a part as text, whatever mail-parser made of it.
+pub fn part_text(part: &MessagePart<'_>) -> Option<String> {
+    match &part.body {
+        PartType::Text(t) => Some(t.to_string()),
+        PartType::Html(h) => Some(mail_parser::decoders::html::html_to_text(h)),
+        PartType::Binary(b) | PartType::InlineBinary(b) => {
+            Some(String::from_utf8_lossy(b).into_owned())
+        }
+        PartType::Message(_) | PartType::Multipart(_) => None,
+    }
+}
+
+/// The human-readable text of a message: its text/plain parts, or the
+/// text of its HTML parts when it has no plain text. Parts of attached
+/// messages are not included.
+pub fn body_text(message: &Message<'_>) -> String {
+    let mut plain = String::new();
+    let mut html = String::new();
+    for part in &message.parts {
+        match &part.body {
+            PartType::Html(h) => {
+                push_block(&mut html, &mail_parser::decoders::html::html_to_text(h))
+            }
+            _ if is_prose(part) => push_block(&mut plain, &part_text(part).unwrap_or_default()),
+            _ => {}
+        }
+    }
+    if plain.trim().is_empty() {
+        html
+    } else {
+        plain
+    }
+}
+
+/// text/plain, or a multipart whose boundary mail-parser could not find (a
+/// missing or unindented `boundary=`), which arrives as one blob of text.
+pub fn is_prose(part: &MessagePart<'_>) -> bool {
+    let (t, s) = content_type(part);
+    match &part.body {
+        PartType::Text(_) => (t == "text" && s == "plain") || t == "multipart",
+        PartType::Binary(_) => t == "multipart",
+        _ => false,
+    }
+}
+
+fn push_block(out: &mut String, text: &str) {
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out.push_str(text);
+}
+
+/// Characters allowed in the local part of an unquoted address.
+fn is_local_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c)
+}
+
+fn is_domain_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '[' || c == ']'
+}
+
+/// A found address: its byte range in the haystack and its normalised form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub start: usize,
+    pub end: usize,
+    pub address: String,
+}
+
+/// Every plausible `local@domain` in `text`, normalised (lowercased, no
+/// trailing dots). Domains need a dot or an address literal, which keeps
+/// out most false positives such as `Message-ID`s without a domain.
+pub fn find_addresses(text: &str) -> Vec<Found> {
+    let mut out = Vec::new();
+    for (at, _) in text.match_indices('@') {
+        let start = text[..at]
+            .char_indices()
+            .rev()
+            .take_while(|(_, c)| is_local_char(*c))
+            .last()
+            .map_or(at, |(i, _)| i);
+        let end = text[at + 1..]
+            .char_indices()
+            .take_while(|(_, c)| is_domain_char(*c))
+            .last()
+            .map_or(at + 1, |(i, c)| at + 1 + i + c.len_utf8());
+        let local = text[start..at].trim_start_matches(['.', '\'', '`', '|', '/', '=', '-']);
+        let raw_domain = &text[at + 1..end];
+        let domain = match raw_domain.strip_prefix('[') {
+            // An address literal, `a@[192.0.2.1]`.
+            Some(literal) => match literal.find(']') {
+                Some(close) => &raw_domain[..close + 2],
+                None => continue,
+            },
+            None => raw_domain.trim_end_matches(['.', '-', ']']),
+        };
+        let bare = domain.trim_start_matches('[').trim_end_matches(']');
+        if local.is_empty() || !bare.contains('.') || bare.starts_with('.') || bare.contains("..") {
+            continue;
+        }
+        let start = at - local.len();
+        let end = at + 1 + domain.len();
+        out.push(Found {
+            start,
+            end,
+            address: normalize_address(&text[start..end]),
+        });
+    }
+    out
+}
+
+/// `rfc822; <A@Example.ORG>.` → `a@example.org`.
+pub fn normalize_address(value: &str) -> String {
+    let v = value.trim();
+    let v = match v.split_once(';') {
+        Some((kind, rest)) if !kind.contains('@') => rest,
+        _ => v,
+    };
+    let v = v.trim().trim_start_matches('<').trim();
+    let v = v.split(['>', ' ', '\t', ',']).next().unwrap_or("");
+    v.trim_matches(['"', '\'', '.', ':']).to_lowercase()
+}
+
+/// Whether a string looks like `local@domain.tld`.
+pub fn is_address(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((l, d)) => {
+            !l.is_empty() && d.contains('.') && !d.contains('@') && !s.contains(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+/// The first RFC 3463 enhanced status code (`5.1.1`, `4.4.7`, `5.7.26`)
+/// in `text`, if any. The class must be 2, 4 or 5.
+pub fn find_status(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if matches!(b[i], b'2' | b'4' | b'5') && (i == 0 || !is_code_neighbour(b[i - 1])) {
+            if let Some(end) = status_end(b, i) {
+                if end == b.len()
+                    || !is_code_neighbour(b[end])
+                    || b[end] == b'.' && !b.get(end + 1).is_some_and(u8::is_ascii_digit)
+                {
+                    return Some(text[i..end].to_string());
+                }
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Digits, dots and letters glued to a code make it part of something else
+/// (an IP address, a version number, a timestamp).
+fn is_code_neighbour(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'.' || c == b'_'
+}
+
+fn status_end(b: &[u8], start: usize) -> Option<usize> {
+    let mut i = start + 1;
+    for _ in 0..2 {
+        if b.get(i) != Some(&b'.') {
+            return None;
+        }
+        i += 1;
+        let digits = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 || digits > 3 {
+            return None;
+        }
+        i += digits;
+    }
+    Some(i)
+}
+
+/// The first three-digit SMTP reply code (`550`, `421`) in `text` that
+/// stands as a word of its own, optionally followed by `-` or a status.
+/// Success codes only count right before a status (`250 2.6.0`): a bare
+/// 2xx is far more often a size or a count.
+pub fn find_reply_code(text: &str) -> Option<u16> {
+    let b = text.as_bytes();
+    for i in 0..b.len().saturating_sub(2) {
+        let w = &b[i..i + 3];
+        if !(matches!(w[0], b'2' | b'4' | b'5')
+            && (b'0'..=b'5').contains(&w[1])
+            && w[2].is_ascii_digit())
+        {
+            continue;
+        }
+        if w[0] == b'2'
+            && !(b.get(i + 4) == Some(&b'2') && matches!(b.get(i + 3), Some(b' ' | b'-')))
+        {
+            continue;
+        }
+        let before_ok = i == 0
+            || matches!(
+                b[i - 1],
+                b' ' | b'\t' | b'\'' | b'"' | b'(' | b'<' | b'[' | b';' | b'\n' | b'#' | b'='
+            );
+        let after = b.get(i + 3).copied();
+        let after_ok = matches!(
+            after,
+            None | Some(b' ' | b'-' | b'\n' | b'\r' | b'\t' | b')' | b']' | b',')
+        );
+        if before_ok && after_ok && !looks_like_time_or_count(b, i) {
+            return std::str::from_utf8(w).ok()?.parse().ok();
+        }
+    }
+    None
+}
+
+/// `... 550 bytes`, `(250 ms)` and the like are not reply codes.
+fn looks_like_time_or_count(b: &[u8], i: usize) -> bool {
+    let rest = &b[i + 3..];
+    let rest = rest.strip_prefix(b" ").unwrap_or(rest);
+    let lower: Vec<u8> = rest.iter().take(8).map(u8::to_ascii_lowercase).collect();
+    [
+        "bytes", "byte", "ms", "sec", "second", "minute", "hour", "days", "kb", "mb",
+    ]
+    .iter()
+    .any(|u| {
+        lower.starts_with(u.as_bytes())
+            && lower.get(u.len()).is_none_or(|c| !c.is_ascii_alphabetic())
+    })
+}
+
+/// ASCII-lowercase `text` and squeeze runs of whitespace (including line
+/// breaks) to one space, so phrases wrapped over lines still match.
+pub fn squeeze_lower(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut space = false;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            space = !out.is_empty();
+        } else {
+            if space {
+                out.push(' ');
+                space = false;
+            }
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
+}
+
+/// The first `max` characters of `text`, on a char boundary.
+pub fn truncate(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => &text[..i],
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_in_prose() {
+        let found: Vec<_> = find_addresses(
+            "to <Kijitora@Example.JP>... and rfc822;neko@example.org. x@y a@[192.0.2.1]:",
+        )
+        .into_iter()
+        .map(|f| f.address)
+        .collect();
+        assert_eq!(
+            found,
+            ["kijitora@example.jp", "neko@example.org", "a@[192.0.2.1]"]
+        );
+    }
+
+    #[test]
+    fn status_and_codes() {
+        assert_eq!(
+            find_status("host 192.0.2.1 said: 550 5.1.1 <a@b.c>"),
+            Some("5.1.1".into())
+        );
+        assert_eq!(find_status("(#5.5.0)"), Some("5.5.0".into()));
+        assert_eq!(
+            find_status("550-5.7.26 Unauthenticated"),
+            Some("5.7.26".into())
+        );
+        assert_eq!(find_status("version 4.2.1.5"), None);
+        assert_eq!(
+            find_reply_code("remote host said: 550 5.1.1 unknown"),
+            Some(550)
+        );
+        assert_eq!(find_reply_code("550-5.7.26 Unauthenticated"), Some(550));
+        assert_eq!(find_reply_code("a message of 550 bytes"), None);
+        assert_eq!(find_reply_code("192.0.2.250 said"), None);
+    }
+
+    #[test]
+    fn normalising() {
+        assert_eq!(normalize_address("rfc822; <A@B.example>"), "a@b.example");
+        assert_eq!(normalize_address("  a@b.example."), "a@b.example");
+    }
+}

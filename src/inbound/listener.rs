@@ -1,0 +1,52 @@
+//! Glue between the SMTP/LMTP protocol server and the pipeline: unknown
+//! recipients are refused at RCPT time (550), accepted messages go through
+//! [`receive`](super::receive) once per recipient.
+
+use super::pipeline::{receive, InboundError, Incoming};
+use super::smtp::{Envelope, MailHandler, Reply};
+use crate::app::Ctx;
+
+pub struct Handler {
+    pub ctx: Ctx,
+}
+
+impl MailHandler for Handler {
+    async fn check_recipient(&self, rcpt: &str) -> Reply {
+        match self.ctx.route(rcpt).await {
+            Ok(Some(_)) => Reply::new(250, "2.1.5", "recipient ok"),
+            Ok(None) => Reply::new(550, "5.1.1", &format!("no such list address here: {rcpt}")),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check recipient");
+                Reply::new(451, "4.3.0", "temporary failure, try again later")
+            }
+        }
+    }
+
+    async fn deliver(&self, envelope: &Envelope, data: Vec<u8>) -> Vec<Reply> {
+        let transport = if envelope.lmtp { "lmtp" } else { "smtp" };
+        let mut replies = Vec::with_capacity(envelope.rcpt_to.len());
+        for rcpt in &envelope.rcpt_to {
+            let incoming = Incoming {
+                transport,
+                mail_from: &envelope.mail_from,
+                recipient: rcpt,
+                raw: &data,
+            };
+            let reply = match receive(&self.ctx, &incoming).await {
+                Ok(r) => Reply::new(
+                    250,
+                    "2.0.0",
+                    &format!("accepted as #{} ({})", r.inbound_id, r.outcome.status),
+                ),
+                Err(InboundError::TooBig { .. }) => Reply::new(552, "5.3.4", "message too big"),
+                Err(InboundError::Empty) => Reply::new(554, "5.6.0", "empty message"),
+                Err(InboundError::Temporary(e)) => {
+                    tracing::warn!(error = %e, "inbound temporary failure");
+                    Reply::new(451, "4.3.0", "temporary failure, try again later")
+                }
+            };
+            replies.push(reply);
+        }
+        replies
+    }
+}

@@ -1,0 +1,185 @@
+//! The pipeline every inbound message goes through, whatever its transport.
+//! The raw message is stored before anything acts on it, so a message that
+//! cannot be handled is kept with its reason, and a crash mid-way is
+//! finished on restart ([`resume_unhandled`]).
+
+use super::act::act;
+use crate::app::Ctx;
+use crate::store::inbound::{NewInbound, Outcome};
+use mail_parser::{Message, MessageParser};
+use sha2::{Digest, Sha256};
+use tracing::Instrument;
+
+/// One message for one recipient, as a transport received it.
+#[derive(Debug, Clone)]
+pub struct Incoming<'a> {
+    /// `smtp`, `lmtp`, `stdin`, `http`.
+    pub transport: &'a str,
+    /// The envelope sender; empty for the null sender `<>`.
+    pub mail_from: &'a str,
+    pub recipient: &'a str,
+    pub raw: &'a [u8],
+}
+
+/// What became of a message the pipeline accepted responsibility for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub inbound_id: i64,
+    pub duplicate: bool,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InboundError {
+    #[error("message is {size} bytes, over the limit of {limit}")]
+    TooBig { size: usize, limit: usize },
+    #[error("message is empty")]
+    Empty,
+    /// The database is unreachable or similar: the sender should retry.
+    #[error("temporary failure, try again later: {0}")]
+    Temporary(String),
+}
+
+impl From<crate::store::StoreError> for InboundError {
+    fn from(e: crate::store::StoreError) -> Self {
+        InboundError::Temporary(e.to_string())
+    }
+}
+
+/// Stores, classifies, routes and acts on one message; idempotent per
+/// (Message-ID, recipient).
+pub async fn receive(ctx: &Ctx, m: &Incoming<'_>) -> Result<Receipt, InboundError> {
+    let limit = ctx.config.max_message_bytes;
+    if m.raw.len() > limit {
+        return Err(InboundError::TooBig {
+            size: m.raw.len(),
+            limit,
+        });
+    }
+    if m.raw.iter().all(u8::is_ascii_whitespace) {
+        return Err(InboundError::Empty);
+    }
+    let parsed = MessageParser::default().parse(m.raw);
+    let message_id = parsed
+        .as_ref()
+        .and_then(|p| p.message_id())
+        .map(str::to_string);
+    let key = dedupe_key(message_id.as_deref(), m.recipient, m.raw);
+    let from_addr = parsed
+        .as_ref()
+        .and_then(|p| p.from())
+        .and_then(|f| f.first())
+        .and_then(|a| a.address())
+        .map(str::to_string);
+    let subject = parsed
+        .as_ref()
+        .and_then(|p| p.subject())
+        .map(|s| s.chars().take(500).collect::<String>());
+    let stored = ctx
+        .store
+        .insert_inbound(&NewInbound {
+            dedupe_key: &key,
+            message_id: message_id.as_deref(),
+            transport: m.transport,
+            mail_from: m.mail_from,
+            rcpt_to: m.recipient,
+            from_addr: from_addr.as_deref(),
+            subject: subject.as_deref(),
+            raw: m.raw,
+        })
+        .await?;
+    let (id, duplicate) = match stored {
+        Some(id) => (id, false),
+        None => match ctx.store.inbound_by_dedupe(&key).await? {
+            // Stored before but never handled (a crash, or a retry after a
+            // temporary failure): handle it now.
+            Some((id, status)) if status == "received" => (id, true),
+            Some((id, _)) => {
+                let row = ctx.store.inbound(id).await?;
+                let outcome = row.map(|r| Outcome {
+                    list_id: r.list_id,
+                    kind: r.kind,
+                    status: r.status,
+                    reason: r.reason,
+                });
+                return Ok(Receipt {
+                    inbound_id: id,
+                    duplicate: true,
+                    outcome: outcome.unwrap_or_else(|| Outcome {
+                        list_id: None,
+                        kind: "unknown".into(),
+                        status: "duplicate".into(),
+                        reason: String::new(),
+                    }),
+                });
+            }
+            None => return Err(InboundError::Temporary("stored message vanished".into())),
+        },
+    };
+    let span = tracing::info_span!("inbound", id, transport = m.transport, rcpt = %m.recipient);
+    let outcome = handle(ctx, id, m, parsed.as_ref()).instrument(span).await?;
+    Ok(Receipt {
+        inbound_id: id,
+        duplicate,
+        outcome,
+    })
+}
+
+async fn handle(
+    ctx: &Ctx,
+    id: i64,
+    m: &Incoming<'_>,
+    parsed: Option<&Message<'_>>,
+) -> Result<Outcome, InboundError> {
+    let outcome = match parsed {
+        Some(msg) => act(ctx, id, m, msg)
+            .await
+            .map_err(|e| InboundError::Temporary(format!("{e:#}")))?,
+        None => Outcome {
+            list_id: None,
+            kind: "unparseable".into(),
+            status: "rejected".into(),
+            reason: "the message could not be parsed as MIME; kept for inspection".into(),
+        },
+    };
+    ctx.store.set_inbound_outcome(id, &outcome).await?;
+    tracing::info!(status = %outcome.status, kind = %outcome.kind, reason = %outcome.reason, "inbound handled");
+    Ok(outcome)
+}
+
+/// The same message to the same recipient acts once. Without a Message-ID
+/// the content itself is the identity.
+fn dedupe_key(message_id: Option<&str>, recipient: &str, raw: &[u8]) -> String {
+    let id = match message_id.filter(|s| !s.trim().is_empty()) {
+        Some(id) => format!("mid:{}", id.trim()),
+        None => format!("sha256:{:x}", Sha256::digest(raw)),
+    };
+    format!("{id}\n{}", recipient.to_ascii_lowercase())
+}
+
+/// Handles messages stored but never handled (the process died between
+/// storing and acting). Run at start-up.
+pub async fn resume_unhandled(ctx: &Ctx) -> anyhow::Result<usize> {
+    let ids = ctx
+        .store
+        .unhandled_inbound(crate::now_ms() - 60_000)
+        .await?;
+    let mut n = 0;
+    for id in ids {
+        let (Some(row), Some(raw)) = (
+            ctx.store.inbound(id).await?,
+            ctx.store.inbound_raw(id).await?,
+        ) else {
+            continue;
+        };
+        let incoming = Incoming {
+            transport: &row.transport,
+            mail_from: &row.mail_from,
+            recipient: &row.rcpt_to,
+            raw: &raw,
+        };
+        receive(ctx, &incoming).await?;
+        n += 1;
+    }
+    Ok(n)
+}

@@ -1,0 +1,162 @@
+//! Membership: subscribing (double opt-in), confirming, leaving, delivery
+//! modes. The inbound mail commands, the web pages and the CLI all call
+//! these functions.
+
+use crate::app::{Ctx, List};
+use crate::email::EmailAddress;
+use crate::notices::{self, Notice};
+use crate::store::members::{MemberRow, ACTIVE, DISABLED};
+use crate::tokens::Purpose;
+
+/// How long a subscription request may wait for its confirmation.
+pub const CONFIRM_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
+
+pub const MODES: [&str; 3] = ["digest", "every", "paused"];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subscribed {
+    /// A confirmation was sent to the address.
+    ConfirmationSent(MemberRow),
+    /// Already a member: told so, nothing changed.
+    AlreadyMember(MemberRow),
+}
+
+/// Starts a subscription for `email`. The confirmation always goes to the
+/// address being subscribed, so nobody can subscribe someone else.
+pub async fn request(
+    ctx: &Ctx,
+    list: &List,
+    email: &EmailAddress,
+    name: &str,
+    cause: &str,
+) -> anyhow::Result<Subscribed> {
+    let existing = ctx.store.member_by_email(list.id(), &email.key()).await?;
+    if let Some(m) = existing.filter(|m| m.status == ACTIVE) {
+        notices::send(
+            ctx,
+            list,
+            &m.email,
+            Some(m.id),
+            &Notice::AlreadySubscribed,
+            cause,
+        )
+        .await?;
+        return Ok(Subscribed::AlreadyMember(m));
+    }
+    let m = ctx
+        .store
+        .upsert_pending(list.id(), email.as_str(), &email.key(), name)
+        .await?;
+    // A request repeated after the first one expired (or after leaving) gets a fresh confirmation.
+    let cause = format!("{cause}:{}", m.requested_at);
+    notices::send(
+        ctx,
+        list,
+        email.as_str(),
+        Some(m.id),
+        &Notice::Confirm,
+        &cause,
+    )
+    .await?;
+    Ok(Subscribed::ConfirmationSent(m))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmed {
+    Activated(MemberRow),
+    AlreadyActive(MemberRow),
+    /// Pending for more than [`CONFIRM_WINDOW_MS`], or left since.
+    Expired,
+    /// The token does not verify.
+    Invalid,
+}
+
+/// Confirms the subscription a confirm token names, and sends the welcome.
+pub async fn confirm(ctx: &Ctx, token: &str) -> anyhow::Result<Confirmed> {
+    let Some(ids) = ctx.keys.verify(Purpose::Confirm, token, 1) else {
+        return Ok(Confirmed::Invalid);
+    };
+    let Some(member) = ctx.store.member(ids[0]).await? else {
+        return Ok(Confirmed::Invalid);
+    };
+    if member.status == ACTIVE {
+        return Ok(Confirmed::AlreadyActive(member));
+    }
+    let not_before = crate::now_ms() - CONFIRM_WINDOW_MS;
+    if !ctx.store.activate(member.id, not_before).await? {
+        return Ok(Confirmed::Expired);
+    }
+    let list = list_of(ctx, &member).await?;
+    let cause = format!("member:{}:{}", member.id, member.requested_at);
+    notices::send(
+        ctx,
+        &list,
+        &member.email,
+        Some(member.id),
+        &Notice::Welcome,
+        &cause,
+    )
+    .await?;
+    let member = ctx.store.member(member.id).await?.unwrap_or(member);
+    Ok(Confirmed::Activated(member))
+}
+
+/// Ends a membership; with `goodbye` (the mail command) a goodbye is sent.
+/// Returns false when there was nothing to end.
+pub async fn leave(
+    ctx: &Ctx,
+    member: &MemberRow,
+    goodbye: bool,
+    cause: &str,
+) -> anyhow::Result<bool> {
+    let was_member = ctx.store.unsubscribe(member.id).await?;
+    if was_member && goodbye && member.status != DISABLED {
+        let list = list_of(ctx, member).await?;
+        notices::send(
+            ctx,
+            &list,
+            &member.email,
+            Some(member.id),
+            &Notice::Goodbye,
+            cause,
+        )
+        .await?;
+    }
+    Ok(was_member)
+}
+
+/// The member an unsubscribe token names, if it verifies.
+pub async fn member_for_unsubscribe(ctx: &Ctx, token: &str) -> anyhow::Result<Option<MemberRow>> {
+    let Some(ids) = ctx.keys.verify(Purpose::Unsubscribe, token, 1) else {
+        return Ok(None);
+    };
+    Ok(ctx.store.member(ids[0]).await?)
+}
+
+/// Adds an active member without confirmation (editor or import).
+pub async fn add(
+    ctx: &Ctx,
+    list: &List,
+    email: &EmailAddress,
+    name: &str,
+    mode: &str,
+) -> anyhow::Result<MemberRow> {
+    anyhow::ensure!(
+        MODES.contains(&mode),
+        "delivery mode `{mode}` is unknown; use one of {}",
+        MODES.join(", ")
+    );
+    Ok(ctx
+        .store
+        .upsert_active(list.id(), email.as_str(), &email.key(), name, mode)
+        .await?)
+}
+
+async fn list_of(ctx: &Ctx, member: &MemberRow) -> anyhow::Result<List> {
+    let row = ctx
+        .store
+        .list_by_id(member.list_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("member {} belongs to no list", member.id))?;
+    Ok(ctx.list(row))
+}

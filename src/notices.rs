@@ -1,0 +1,77 @@
+//! Notices: the individual mails gazette sends in answer to something a
+//! person did (confirmation, welcome, acknowledgement, …). Each is queued in
+//! the outbox with a dedupe key derived from its cause, so handling the same
+//! cause twice never sends the same notice twice.
+
+use crate::app::{Ctx, List};
+use crate::store::outbox::NewOutbox;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "notice", rename_all = "snake_case")]
+pub enum Notice {
+    Confirm,
+    Welcome,
+    AlreadySubscribed,
+    Goodbye,
+    Help,
+    QuestionPosted {
+        question_id: i64,
+    },
+    AnswerToAsker {
+        answer_id: i64,
+    },
+    NotMember {
+        subject: String,
+    },
+    DigestReady {
+        digest_id: i64,
+        awaiting_approval: bool,
+    },
+}
+
+impl Notice {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Notice::Confirm => "confirm",
+            Notice::Welcome => "welcome",
+            Notice::AlreadySubscribed => "already",
+            Notice::Goodbye => "goodbye",
+            Notice::Help => "help",
+            Notice::QuestionPosted { .. } => "question-posted",
+            Notice::AnswerToAsker { .. } => "answer-to-asker",
+            Notice::NotMember { .. } => "not-member",
+            Notice::DigestReady { .. } => "digest-ready",
+        }
+    }
+}
+
+/// Queues `notice` to `to`; `cause` names what triggered it (e.g.
+/// `inbound:42`) and makes the queueing idempotent.
+pub async fn send(
+    ctx: &Ctx,
+    list: &List,
+    to: &str,
+    member_id: Option<i64>,
+    notice: &Notice,
+    cause: &str,
+) -> crate::store::Result<bool> {
+    let payload = serde_json::to_string(notice).expect("notices serialise");
+    let key = format!("notice:{}:{}:{}", notice.name(), cause, to.to_lowercase());
+    let queued = ctx
+        .store
+        .enqueue(&NewOutbox {
+            dedupe_key: &key,
+            list_id: list.id(),
+            member_id,
+            recipient: to,
+            kind: "notice",
+            ref_id: None,
+            payload: &payload,
+        })
+        .await?;
+    if queued {
+        ctx.outbox_wake.notify_waiters();
+    }
+    Ok(queued)
+}

@@ -1,0 +1,11 @@
+//! Outgoing mail, as a pipeline of clear stages:
+//! outbox (claim due rows with a lease) → render (per recipient) →
+//! compose (MIME with list headers) → transport (one envelope per
+//! recipient) → record (sent, retry with backoff, or failed).
+
+pub mod compose;
+pub mod render;
+pub mod text;
+pub mod transport;
+pub mod views;
+pub mod worker;

@@ -1,0 +1,434 @@
+//! Rendering: one outbox row → one message for its recipient, with that
+//! recipient's reply tokens and unsubscribe link. Rendering happens at send
+//! time, so a delivery always reflects the member's current state.
+
+use super::compose::{ListHeaders, Outgoing};
+use super::text::{mailto_encode, paragraphs, reply_subject, wrap};
+use super::views::*;
+use crate::address::Command;
+use crate::app::{Ctx, List};
+use crate::digest::{Issue, Section};
+use crate::notices::Notice;
+use crate::store::members::{MemberRow, ACTIVE};
+use crate::store::outbox::OutboxRow;
+use askama::Template;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// The delivery no longer makes sense (member left, post deleted): cancel it.
+    #[error("cancelled: {0}")]
+    Cancelled(String),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<crate::store::StoreError> for RenderError {
+    fn from(e: crate::store::StoreError) -> Self {
+        RenderError::Other(e.into())
+    }
+}
+
+impl From<askama::Error> for RenderError {
+    fn from(e: askama::Error) -> Self {
+        RenderError::Other(anyhow::anyhow!("template error: {e}"))
+    }
+}
+
+type R<T> = Result<T, RenderError>;
+
+fn cancelled<T>(why: impl Into<String>) -> R<T> {
+    Err(RenderError::Cancelled(why.into()))
+}
+
+/// Everything rendering needs about one row.
+struct Env<'a> {
+    ctx: &'a Ctx,
+    list: List,
+    row: &'a OutboxRow,
+    member: Option<MemberRow>,
+}
+
+impl Env<'_> {
+    fn active_member(&self) -> R<&MemberRow> {
+        match &self.member {
+            Some(m) if m.status == ACTIVE => Ok(m),
+            Some(m) => cancelled(format!("member {} is {}", m.email, m.status)),
+            None => cancelled("the member no longer exists"),
+        }
+    }
+
+    fn unsubscribe_url(&self, m: &MemberRow) -> String {
+        self.list.unsubscribe_url(&self.ctx.keys, m.id)
+    }
+
+    fn list_headers(&self, m: &MemberRow) -> ListHeaders {
+        ListHeaders {
+            list_id: self.list.list_id_header(),
+            unsubscribe_mailto: self.list.command(&Command::Unsubscribe),
+            unsubscribe_url: self.unsubscribe_url(m),
+            post: Some(self.list.posting()),
+            help: Some(self.list.command(&Command::Help)),
+        }
+    }
+
+    fn base(&self, subject: String, text: String) -> Outgoing {
+        Outgoing {
+            from_name: self.list.name().to_string(),
+            from_addr: self.list.posting(),
+            to: self.row.recipient.clone(),
+            reply_to: None,
+            subject,
+            text,
+            html: None,
+            message_id: format!(
+                "<{}.{}@{}>",
+                self.row.kind,
+                self.row.id,
+                self.list.address.domain()
+            ),
+            in_reply_to: None,
+            references: Vec::new(),
+            list: None,
+            auto_submitted: false,
+            bulk: false,
+        }
+    }
+}
+
+/// Renders `row`; the envelope sender is its VERP bounce address.
+pub async fn render(ctx: &Ctx, row: &OutboxRow) -> R<(Outgoing, String)> {
+    let Some(list_row) = ctx.store.list_by_id(row.list_id).await? else {
+        return cancelled("the list no longer exists");
+    };
+    let member = match row.member_id {
+        Some(id) => ctx.store.member(id).await?,
+        None => None,
+    };
+    let env = Env {
+        ctx,
+        list: ctx.list(list_row),
+        row,
+        member,
+    };
+    let out = match row.kind.as_str() {
+        "digest" => digest(&env).await?,
+        "post" => post(&env).await?,
+        "answer" => answer(&env).await?,
+        "notice" => {
+            let notice: Notice = serde_json::from_str(&row.payload).map_err(|e| {
+                anyhow::anyhow!("outbox row {} has a bad notice payload: {e}", row.id)
+            })?;
+            notice_message(&env, &notice).await?
+        }
+        other => return cancelled(format!("unknown outbox kind `{other}`")),
+    };
+    Ok((out, env.list.bounce_address(&ctx.keys, row.id)))
+}
+
+async fn notice_message(env: &Env<'_>, notice: &Notice) -> R<Outgoing> {
+    let l = &env.list;
+    let (name, addr) = (l.name(), l.posting());
+    let to = env.row.recipient.as_str();
+    let mut out = match notice {
+        Notice::Confirm => {
+            let m = match &env.member {
+                Some(m) if m.status == "pending" => m,
+                _ => return cancelled("no pending subscription to confirm"),
+            };
+            let url = l.confirm_url(&env.ctx.keys, m.id);
+            let text = ConfirmTxt {
+                list_name: name,
+                list_address: &addr,
+                address: to,
+                confirm_url: &url,
+            }
+            .render()?;
+            let mut o = env.base(format!("Confirm your subscription to {name}"), text);
+            o.reply_to = Some(l.confirm_address(&env.ctx.keys, m.id));
+            o
+        }
+        Notice::Welcome => {
+            let m = env.active_member()?;
+            let text = WelcomeTxt {
+                list_name: name,
+                list_address: &addr,
+                address: to,
+                schedule: &l.row.schedule,
+                timezone: &l.row.timezone,
+                unsubscribe_url: &env.unsubscribe_url(m),
+                unsubscribe_address: &l.command(&Command::Unsubscribe),
+            }
+            .render()?;
+            let mut o = env.base(format!("Welcome to {name}"), text);
+            o.list = Some(env.list_headers(m));
+            o
+        }
+        Notice::AlreadySubscribed => {
+            let m = env.active_member()?;
+            let text = AlreadyTxt {
+                list_name: name,
+                list_address: &addr,
+                address: to,
+                unsubscribe_url: &env.unsubscribe_url(m),
+            }
+            .render()?;
+            env.base(format!("You are already subscribed to {name}"), text)
+        }
+        Notice::Goodbye => {
+            let text = GoodbyeTxt {
+                list_name: name,
+                list_address: &addr,
+                address: to,
+                subscribe_address: &l.command(&Command::Subscribe),
+            }
+            .render()?;
+            env.base(format!("You have left {name}"), text)
+        }
+        Notice::Help => {
+            let text = HelpTxt {
+                list_name: name,
+                list_address: &addr,
+                subscribe_address: &l.command(&Command::Subscribe),
+                unsubscribe_address: &l.command(&Command::Unsubscribe),
+            }
+            .render()?;
+            env.base(format!("{name}: how it works"), text)
+        }
+        Notice::NotMember { subject } => {
+            let text = NotMemberTxt {
+                list_name: name,
+                list_address: &addr,
+                address: to,
+                subject,
+                subscribe_address: &l.command(&Command::Subscribe),
+            }
+            .render()?;
+            env.base(format!("Your message to {name} was not posted"), text)
+        }
+        Notice::QuestionPosted { question_id } => {
+            let m = env.active_member()?;
+            let Some(q) = env.ctx.store.question(*question_id).await? else {
+                return cancelled("the question no longer exists");
+            };
+            let text = QuestionPostedTxt {
+                list_name: name,
+                list_address: &addr,
+                subject: &q.subject,
+                unsubscribe_url: &env.unsubscribe_url(m),
+            }
+            .render()?;
+            let mut o = env.base(reply_subject(&q.subject), text);
+            o.reply_to = Some(l.reply_address(&env.ctx.keys, q.id, m.id));
+            o.in_reply_to = Some(q.message_id.clone());
+            o.references = vec![q.message_id];
+            o.list = Some(env.list_headers(m));
+            o
+        }
+        Notice::AnswerToAsker { answer_id } => {
+            let m = env.active_member()?;
+            let (q, a) = question_and_answer(env, *answer_id).await?;
+            let author = crate::digest::display_name(&a.author_name, &a.author_email);
+            let body = wrap(&a.body, 72, "");
+            let text = AnswerToAskerTxt {
+                list_name: name,
+                list_address: &addr,
+                author: &author,
+                subject: &q.subject,
+                body: &body,
+                unsubscribe_url: &env.unsubscribe_url(m),
+            }
+            .render()?;
+            let mut o = env.base(reply_subject(&q.subject), text);
+            o.from_name = format!("{author} via {name}");
+            o.reply_to = Some(l.reply_address(&env.ctx.keys, q.id, m.id));
+            o.in_reply_to = Some(q.message_id.clone());
+            o.references = vec![q.message_id];
+            o.list = Some(env.list_headers(m));
+            o
+        }
+        Notice::DigestReady {
+            digest_id,
+            awaiting_approval,
+        } => {
+            let Some(d) = env.ctx.store.digest(*digest_id).await? else {
+                return cancelled("the digest no longer exists");
+            };
+            let count = Issue::from_json(&d.content).items.len();
+            let text = DigestReadyTxt {
+                list_name: name,
+                list_address: &addr,
+                number: d.number,
+                subject: &d.subject,
+                count,
+                awaiting_approval: *awaiting_approval,
+            }
+            .render()?;
+            env.base(format!("[{name}] Digest issue {} is ready", d.number), text)
+        }
+    };
+    out.auto_submitted = true;
+    Ok(out)
+}
+
+async fn question_and_answer(
+    env: &Env<'_>,
+    answer_id: i64,
+) -> R<(
+    crate::store::posts::QuestionRow,
+    crate::store::posts::AnswerRow,
+)> {
+    let Some(a) = env.ctx.store.answer(answer_id).await? else {
+        return cancelled("the answer no longer exists");
+    };
+    let Some(q) = env.ctx.store.question(a.question_id).await? else {
+        return cancelled("the question no longer exists");
+    };
+    Ok((q, a))
+}
+
+/// A question, sent at once to a member in "every post" mode.
+async fn post(env: &Env<'_>) -> R<Outgoing> {
+    let m = env.active_member()?;
+    let Some(q) = env.ctx.store.question(env.row.ref_id.unwrap_or(0)).await? else {
+        return cancelled("the question no longer exists");
+    };
+    let author = crate::digest::display_name(&q.author_name, &q.author_email);
+    let heading = format!("{author} asks:");
+    let body = wrap(&q.body, 72, "");
+    let text = PostTxt {
+        list_name: env.list.name(),
+        heading: &heading,
+        body: &body,
+        unsubscribe_url: &env.unsubscribe_url(m),
+    }
+    .render()?;
+    let mut o = env.base(format!("[{}] {}", env.list.name(), q.subject), text);
+    o.from_name = format!("{author} via {}", env.list.name());
+    o.reply_to = Some(env.list.reply_address(&env.ctx.keys, q.id, m.id));
+    o.message_id = q.message_id;
+    o.list = Some(env.list_headers(m));
+    o.bulk = true;
+    Ok(o)
+}
+
+/// An answer, sent at once to a member in "every post" mode.
+async fn answer(env: &Env<'_>) -> R<Outgoing> {
+    let m = env.active_member()?;
+    let (q, a) = question_and_answer(env, env.row.ref_id.unwrap_or(0)).await?;
+    let author = crate::digest::display_name(&a.author_name, &a.author_email);
+    let heading = format!("{author} answered \"{}\":", q.subject);
+    let body = wrap(&a.body, 72, "");
+    let text = PostTxt {
+        list_name: env.list.name(),
+        heading: &heading,
+        body: &body,
+        unsubscribe_url: &env.unsubscribe_url(m),
+    }
+    .render()?;
+    let mut o = env.base(
+        reply_subject(&format!("[{}] {}", env.list.name(), q.subject)),
+        text,
+    );
+    o.from_name = format!("{author} via {}", env.list.name());
+    o.reply_to = Some(env.list.reply_address(&env.ctx.keys, q.id, m.id));
+    o.message_id = a.message_id;
+    o.in_reply_to = Some(q.message_id.clone());
+    o.references = vec![q.message_id];
+    o.list = Some(env.list_headers(m));
+    o.bulk = true;
+    Ok(o)
+}
+
+async fn digest(env: &Env<'_>) -> R<Outgoing> {
+    let m = env.active_member()?;
+    if m.mode != "digest" {
+        return cancelled(format!("member {} switched to {} mode", m.email, m.mode));
+    }
+    let Some(d) = env.ctx.store.digest(env.row.ref_id.unwrap_or(0)).await? else {
+        return cancelled("the digest no longer exists");
+    };
+    let issue = Issue::from_json(&d.content);
+    let (text, html) = digest_bodies(env.ctx, &env.list, m, &d.subject, &d.intro, &issue)?;
+    let mut o = env.base(d.subject.clone(), text);
+    o.html = Some(html);
+    o.message_id = format!(
+        "<digest.{}.{}.{}@{}>",
+        env.list.id(),
+        d.number,
+        m.id,
+        env.list.address.domain()
+    );
+    o.list = Some(env.list_headers(m));
+    o.bulk = true;
+    Ok(o)
+}
+
+/// The text and HTML bodies of an issue as member `m` receives it; also
+/// what `gazette digest preview` shows.
+pub fn digest_bodies(
+    ctx: &Ctx,
+    list: &List,
+    m: &MemberRow,
+    subject: &str,
+    intro: &str,
+    issue: &Issue,
+) -> R<(String, String)> {
+    let mut sections: Vec<SectionView> = Vec::new();
+    for (n, item) in issue.items.iter().enumerate() {
+        let reply_address = list.reply_address(&ctx.keys, item.question_id, m.id);
+        let reply_subject = reply_subject(&item.subject);
+        let view = ItemView {
+            number: n + 1,
+            subject: item.subject.clone(),
+            author: item.author.clone(),
+            body_text: wrap(&item.body, 72, "   "),
+            body_paras: paragraphs(&item.body),
+            answers: item
+                .answers
+                .iter()
+                .map(|a| AnswerView {
+                    author: a.author.clone(),
+                    new: a.new && item.section != Section::New,
+                    body_text: wrap(&a.body, 72, "   | "),
+                    body_paras: paragraphs(&a.body),
+                })
+                .collect(),
+            reply_mailto: format!(
+                "mailto:{reply_address}?subject={}",
+                mailto_encode(&reply_subject)
+            ),
+            reply_address,
+            reply_subject,
+        };
+        match sections.last_mut() {
+            Some(s) if s.title == item.section.title() => s.items.push(view),
+            _ => sections.push(SectionView {
+                title: item.section.title(),
+                items: vec![view],
+            }),
+        }
+    }
+    let unsubscribe_url = list.unsubscribe_url(&ctx.keys, m.id);
+    let posting = list.posting();
+    let intro_text = wrap(intro, 72, "");
+    let text = DigestTxt {
+        list_name: list.name(),
+        list_address: &posting,
+        subject,
+        intro: &intro_text,
+        sections: &sections,
+        unsubscribe_url: &unsubscribe_url,
+    }
+    .render()?;
+    let intro_paras = paragraphs(intro);
+    let html = DigestHtml {
+        list_name: list.name(),
+        list_address: &posting,
+        subject,
+        intro_paras: &intro_paras,
+        sections: &sections,
+        unsubscribe_url: &unsubscribe_url,
+    }
+    .render()?;
+    Ok((text, html))
+}

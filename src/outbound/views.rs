@@ -1,0 +1,149 @@
+//! The askama templates (under `templates/email/`) and the data they show.
+
+use askama::Template;
+
+#[derive(Template)]
+#[template(path = "email/confirm.txt")]
+pub struct ConfirmTxt<'a> {
+    pub list_name: &'a str,
+    pub list_address: &'a str,
+    pub address: &'a str,
+    pub confirm_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/welcome.txt")]
+pub struct WelcomeTxt<'a> {
+    pub list_name: &'a str,
+    pub list_address: &'a str,
+    pub address: &'a str,
+    pub schedule: &'a str,
+    pub timezone: &'a str,
+    pub unsubscribe_url: &'a str,
+    pub unsubscribe_address: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/already.txt")]
+pub struct AlreadyTxt<'a> {
+    pub list_name: &'a str,
+    pub list_address: &'a str,
+    pub address: &'a str,
+    pub unsubscribe_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/goodbye.txt")]
+pub struct GoodbyeTxt<'a> {
+    pub list_name: &'a str,
+    pub list_address: &'a str,
+    pub address: &'a str,
+    pub subscribe_address: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/help.txt")]
+pub struct HelpTxt<'a> {
+    pub list_name: &'a str,
+    pub list_address: &'a str,
+    pub subscribe_address: &'a str,
+    pub unsubscribe_address: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/not_member.txt")]
+pub struct NotMemberTxt<'a> {
+    pub list_name: &'a str,
+    pub list_address: &'a str,
+    pub address: &'a str,
+    pub subject: &'a str,
+    pub subscribe_address: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/question_posted.txt")]
+pub struct QuestionPostedTxt<'a> {
+    pub list_name: &'a str,
+    pub list_address: &'a str,
+    pub subject: &'a str,
+    pub unsubscribe_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/answer_to_asker.txt")]
+pub struct AnswerToAskerTxt<'a> {
+    pub list_name: &'a str,
+    pub list_address: &'a str,
+    pub author: &'a str,
+    pub subject: &'a str,
+    pub body: &'a str,
+    pub unsubscribe_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/post.txt")]
+pub struct PostTxt<'a> {
+    pub list_name: &'a str,
+    pub heading: &'a str,
+    pub body: &'a str,
+    pub unsubscribe_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/digest_ready.txt")]
+pub struct DigestReadyTxt<'a> {
+    pub list_name: &'a str,
+    pub list_address: &'a str,
+    pub number: i64,
+    pub subject: &'a str,
+    pub count: usize,
+    pub awaiting_approval: bool,
+}
+
+/// One answer as a reader sees it.
+pub struct AnswerView {
+    pub author: String,
+    pub new: bool,
+    pub body_text: String,
+    pub body_paras: Vec<Vec<String>>,
+}
+
+/// One question as a given reader sees it, with that reader's reply address.
+pub struct ItemView {
+    pub number: usize,
+    pub subject: String,
+    pub author: String,
+    pub body_text: String,
+    pub body_paras: Vec<Vec<String>>,
+    pub answers: Vec<AnswerView>,
+    pub reply_address: String,
+    pub reply_subject: String,
+    pub reply_mailto: String,
+}
+
+pub struct SectionView {
+    pub title: &'static str,
+    pub items: Vec<ItemView>,
+}
+
+#[derive(Template)]
+#[template(path = "email/digest.txt")]
+pub struct DigestTxt<'a> {
+    pub list_name: &'a str,
+    pub list_address: &'a str,
+    pub subject: &'a str,
+    pub intro: &'a str,
+    pub sections: &'a [SectionView],
+    pub unsubscribe_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/digest.html")]
+pub struct DigestHtml<'a> {
+    pub list_name: &'a str,
+    pub list_address: &'a str,
+    pub subject: &'a str,
+    pub intro_paras: &'a [Vec<String>],
+    pub sections: &'a [SectionView],
+    pub unsubscribe_url: &'a str,
+}

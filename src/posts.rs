@@ -1,0 +1,128 @@
+//! Posting: a member's question to the list, and answers to questions.
+//! Both are stored, acknowledged, and fanned out at once to members who
+//! chose to get every post.
+
+use crate::app::{Ctx, List};
+use crate::notices::{self, Notice};
+use crate::store::members::MemberRow;
+use crate::store::outbox::NewOutbox;
+use crate::store::posts::{NewAnswer, NewQuestion, QuestionRow};
+
+pub struct Post<'a> {
+    pub inbound_id: Option<i64>,
+    pub subject: &'a str,
+    pub body: &'a str,
+    /// The author's Message-ID, kept so threads hold together.
+    pub message_id: &'a str,
+}
+
+pub async fn ask(
+    ctx: &Ctx,
+    list: &List,
+    author: &MemberRow,
+    post: &Post<'_>,
+) -> anyhow::Result<i64> {
+    let subject = if post.subject.trim().is_empty() {
+        "(no subject)"
+    } else {
+        post.subject.trim()
+    };
+    let id = ctx
+        .store
+        .insert_question(&NewQuestion {
+            list_id: list.id(),
+            member_id: author.id,
+            inbound_id: post.inbound_id,
+            subject,
+            body: post.body,
+            message_id: post.message_id,
+        })
+        .await?;
+    let cause = format!("question:{id}");
+    notices::send(
+        ctx,
+        list,
+        &author.email,
+        Some(author.id),
+        &Notice::QuestionPosted { question_id: id },
+        &cause,
+    )
+    .await?;
+    fan_out(ctx, list, "post", id, &[author.id]).await?;
+    Ok(id)
+}
+
+pub async fn answer(
+    ctx: &Ctx,
+    list: &List,
+    question: &QuestionRow,
+    author: &MemberRow,
+    post: &Post<'_>,
+) -> anyhow::Result<i64> {
+    let id = ctx
+        .store
+        .insert_answer(&NewAnswer {
+            question_id: question.id,
+            member_id: author.id,
+            inbound_id: post.inbound_id,
+            body: post.body,
+            message_id: post.message_id,
+        })
+        .await?;
+    let mut skip = vec![author.id];
+    if question.member_id != author.id {
+        if let Some(asker) = ctx
+            .store
+            .member(question.member_id)
+            .await?
+            .filter(|m| m.is_active())
+        {
+            let cause = format!("answer:{id}");
+            notices::send(
+                ctx,
+                list,
+                &asker.email,
+                Some(asker.id),
+                &Notice::AnswerToAsker { answer_id: id },
+                &cause,
+            )
+            .await?;
+            skip.push(asker.id);
+        }
+    }
+    fan_out(ctx, list, "answer", id, &skip).await?;
+    Ok(id)
+}
+
+/// Queues a copy of post `ref_id` for every member in "every post" mode.
+async fn fan_out(
+    ctx: &Ctx,
+    list: &List,
+    kind: &str,
+    ref_id: i64,
+    skip: &[i64],
+) -> anyhow::Result<()> {
+    let mut queued = false;
+    for m in ctx.store.every_post_members(list.id(), skip[0]).await? {
+        if skip.contains(&m.id) {
+            continue;
+        }
+        let key = format!("{kind}:{ref_id}:{}", m.id);
+        queued |= ctx
+            .store
+            .enqueue(&NewOutbox {
+                dedupe_key: &key,
+                list_id: list.id(),
+                member_id: Some(m.id),
+                recipient: &m.email,
+                kind,
+                ref_id: Some(ref_id),
+                payload: "{}",
+            })
+            .await?;
+    }
+    if queued {
+        ctx.outbox_wake.notify_waiters();
+    }
+    Ok(())
+}

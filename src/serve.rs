@@ -1,0 +1,141 @@
+//! `gazette serve`: every part in one process, stopped cleanly on SIGINT or
+//! SIGTERM (listeners stop accepting, in-flight sends finish, claimed but
+//! unsent outbox rows are handed back).
+
+use crate::app::Ctx;
+use crate::config::Config;
+use crate::inbound::{listener::Handler, pipeline::resume_unhandled, smtp};
+use crate::outbound::transport::Transport;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// A running gazette: what `serve` starts, and what tests start on free ports.
+pub struct Running {
+    pub ctx: Ctx,
+    pub http_addr: SocketAddr,
+    pub smtp_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let running = start(config).await?;
+    wait_for_signal().await;
+    running.stop().await;
+    Ok(())
+}
+
+/// Binds the listeners and starts every part; returns once all are running.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let ctx = Ctx::open(config).await?;
+    let cfg = ctx.config.clone();
+    let http = TcpListener::bind(cfg.http_addr).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot listen for HTTP on {}: {e}. Set GAZETTE_HTTP_ADDR to a free address.",
+            cfg.http_addr
+        )
+    })?;
+    let inbound = TcpListener::bind(cfg.inbound_addr).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot listen for SMTP on {}: {e}. Set GAZETTE_INBOUND_ADDR to a free address.",
+            cfg.inbound_addr
+        )
+    })?;
+    let (http_addr, smtp_addr) = (http.local_addr()?, inbound.local_addr()?);
+    tracing::info!(http = %http_addr, smtp = %smtp_addr, outbound = %cfg.smtp_url, "gazette is running");
+    match resume_unhandled(&ctx).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            count = n,
+            "finished handling messages interrupted by the last stop"
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not resume unhandled inbound messages"),
+    }
+    let (stop, stopped) = watch::channel(false);
+    let transport = Arc::new(Transport::new(
+        &cfg.smtp,
+        &cfg.hostname,
+        cfg.smtp_max_connections,
+        cfg.smtp_rate_per_sec,
+    ));
+
+    let mut tasks = JoinSet::new();
+    let router = crate::web::router(ctx.clone());
+    let mut http_stop = stopped.clone();
+    tasks.spawn(async move {
+        let shutdown = async move {
+            let _ = http_stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(http, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(error = %e, "HTTP server stopped");
+        }
+    });
+    let smtp_config = smtp::ServerConfig {
+        hostname: cfg.hostname.clone(),
+        max_message_bytes: cfg.max_message_bytes,
+        idle_timeout: cfg.inbound_idle_timeout,
+        max_recipients: 100,
+        max_connections: 256,
+    };
+    let handler = Arc::new(Handler { ctx: ctx.clone() });
+    let smtp_stop = stopped.clone();
+    tasks.spawn(async move {
+        if let Err(e) = smtp::serve(inbound, smtp_config, handler, smtp_stop).await {
+            tracing::error!(error = %e, "SMTP listener stopped");
+        }
+    });
+    tasks.spawn(crate::digest::scheduler::run(ctx.clone(), stopped.clone()));
+    tasks.spawn(crate::outbound::worker::run(
+        ctx.clone(),
+        transport,
+        stopped,
+    ));
+    Ok(Running {
+        ctx,
+        http_addr,
+        smtp_addr,
+        stop,
+        tasks,
+    })
+}
+
+impl Running {
+    /// Stops accepting work, lets in-flight work finish (30 s at most).
+    pub async fn stop(mut self) {
+        tracing::info!("stopping: finishing in-flight work");
+        let _ = self.stop.send(true);
+        let drained = tokio::time::timeout(Duration::from_secs(30), async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                "some work did not finish within 30 s; leases will hand it to the next run"
+            );
+        }
+        self.ctx.store.close().await;
+        tracing::info!("stopped");
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler can be installed");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

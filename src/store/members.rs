@@ -1,0 +1,222 @@
+//! Members (subscriptions) and editors.
+
+use super::{col, Result, Store};
+use sqlx::any::AnyRow;
+
+pub const PENDING: &str = "pending";
+pub const ACTIVE: &str = "active";
+pub const UNSUBSCRIBED: &str = "unsubscribed";
+/// Delivery stopped because mail to the address keeps bouncing.
+pub const DISABLED: &str = "disabled";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRow {
+    pub id: i64,
+    pub list_id: i64,
+    pub email: String,
+    pub name: String,
+    pub status: String,
+    pub mode: String,
+    pub bounce_score: i64,
+    pub requested_at: i64,
+    pub confirmed_at: Option<i64>,
+}
+
+impl MemberRow {
+    fn from_row(r: &AnyRow) -> Result<Self> {
+        Ok(MemberRow {
+            id: col(r, "id")?,
+            list_id: col(r, "list_id")?,
+            email: col(r, "email")?,
+            name: col(r, "name")?,
+            status: col(r, "status")?,
+            mode: col(r, "mode")?,
+            bounce_score: col(r, "bounce_score")?,
+            requested_at: col(r, "requested_at")?,
+            confirmed_at: col(r, "confirmed_at")?,
+        })
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.status == ACTIVE
+    }
+}
+
+const SELECT_BY_KEY: &str = "SELECT id, list_id, email, name, status, mode, bounce_score, requested_at, confirmed_at FROM members WHERE list_id = $1 AND email_key = $2";
+const SELECT_BY_ID: &str = "SELECT id, list_id, email, name, status, mode, bounce_score, requested_at, confirmed_at FROM members WHERE id = $1";
+const SELECT_BY_LIST: &str = "SELECT id, list_id, email, name, status, mode, bounce_score, requested_at, confirmed_at FROM members WHERE list_id = $1 ORDER BY email_key";
+/// Inserts or, for someone who left or never confirmed, restarts the
+/// subscription as pending. Active and disabled members are left alone.
+const UPSERT_PENDING: &str = "INSERT INTO members (list_id, email, email_key, name, status, mode, requested_at) VALUES ($1, $2, $3, $4, 'pending', 'digest', $5) \
+     ON CONFLICT (list_id, email_key) DO UPDATE SET status = 'pending', requested_at = excluded.requested_at, email = excluded.email \
+     WHERE members.status IN ('pending', 'unsubscribed', 'disabled')";
+/// Adds an active member directly (editor action, import); re-activates one who left.
+const UPSERT_ACTIVE: &str = "INSERT INTO members (list_id, email, email_key, name, status, mode, requested_at, confirmed_at) VALUES ($1, $2, $3, $4, 'active', $5, $6, $6) \
+     ON CONFLICT (list_id, email_key) DO UPDATE SET status = 'active', mode = excluded.mode, name = CASE WHEN excluded.name = '' THEN members.name ELSE excluded.name END, confirmed_at = excluded.confirmed_at, left_at = NULL, bounce_score = 0";
+const ACTIVATE_PENDING: &str = "UPDATE members SET status = 'active', confirmed_at = $2, left_at = NULL, bounce_score = 0 WHERE id = $1 AND status = 'pending' AND requested_at >= $3";
+const SET_UNSUBSCRIBED: &str = "UPDATE members SET status = 'unsubscribed', left_at = $2 WHERE id = $1 AND status <> 'unsubscribed'";
+const SET_MODE: &str = "UPDATE members SET mode = $2 WHERE id = $1";
+const ADD_BOUNCE: &str = "UPDATE members SET bounce_score = bounce_score + $2, status = CASE WHEN status = 'active' AND bounce_score + $2 >= $3 THEN 'disabled' ELSE status END WHERE id = $1";
+const COUNT_BY_STATUS: &str =
+    "SELECT status, COUNT(*) AS n FROM members WHERE list_id = $1 GROUP BY status ORDER BY status";
+const ACTIVE_EVERY_POST: &str = "SELECT id, list_id, email, name, status, mode, bounce_score, requested_at, confirmed_at FROM members WHERE list_id = $1 AND status = 'active' AND mode = 'every' AND id <> $2";
+
+const INSERT_EDITOR: &str = "INSERT INTO editors (list_id, email, email_key, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (list_id, email_key) DO NOTHING";
+const SELECT_EDITORS: &str = "SELECT email FROM editors WHERE list_id = $1 ORDER BY email_key";
+
+/// Bounce points after which delivery to a member stops (Mailman's default
+/// threshold is 5.0 with 1.0 per hard bounce and 0.5 per soft one; we count in halves).
+pub const BOUNCE_DISABLE_AT: i64 = 10;
+
+impl Store {
+    pub async fn member_by_email(
+        &self,
+        list_id: i64,
+        email_key: &str,
+    ) -> Result<Option<MemberRow>> {
+        let row = sqlx::query(SELECT_BY_KEY)
+            .bind(list_id)
+            .bind(email_key)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(MemberRow::from_row).transpose()
+    }
+
+    pub async fn member(&self, id: i64) -> Result<Option<MemberRow>> {
+        let row = sqlx::query(SELECT_BY_ID)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(MemberRow::from_row).transpose()
+    }
+
+    pub async fn members(&self, list_id: i64) -> Result<Vec<MemberRow>> {
+        let rows = sqlx::query(SELECT_BY_LIST)
+            .bind(list_id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(MemberRow::from_row).collect()
+    }
+
+    /// Members who get every post as it arrives, except `author_id`.
+    pub async fn every_post_members(&self, list_id: i64, author_id: i64) -> Result<Vec<MemberRow>> {
+        let rows = sqlx::query(ACTIVE_EVERY_POST)
+            .bind(list_id)
+            .bind(author_id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(MemberRow::from_row).collect()
+    }
+
+    /// Records a subscription request; returns the member as it now stands.
+    pub async fn upsert_pending(
+        &self,
+        list_id: i64,
+        email: &str,
+        key: &str,
+        name: &str,
+    ) -> Result<MemberRow> {
+        sqlx::query(UPSERT_PENDING)
+            .bind(list_id)
+            .bind(email)
+            .bind(key)
+            .bind(name)
+            .bind(crate::now_ms())
+            .execute(self.pool())
+            .await?;
+        self.member_by_email(list_id, key)
+            .await?
+            .ok_or_else(|| super::StoreError::Corrupt("member vanished after upsert".into()))
+    }
+
+    pub async fn upsert_active(
+        &self,
+        list_id: i64,
+        email: &str,
+        key: &str,
+        name: &str,
+        mode: &str,
+    ) -> Result<MemberRow> {
+        sqlx::query(UPSERT_ACTIVE)
+            .bind(list_id)
+            .bind(email)
+            .bind(key)
+            .bind(name)
+            .bind(mode)
+            .bind(crate::now_ms())
+            .execute(self.pool())
+            .await?;
+        self.member_by_email(list_id, key)
+            .await?
+            .ok_or_else(|| super::StoreError::Corrupt("member vanished after upsert".into()))
+    }
+
+    /// Activates a pending member whose request is newer than `not_before`.
+    pub async fn activate(&self, member_id: i64, not_before: i64) -> Result<bool> {
+        let done = sqlx::query(ACTIVATE_PENDING)
+            .bind(member_id)
+            .bind(crate::now_ms())
+            .bind(not_before)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// True when the member was subscribed (or pending) and now is not.
+    pub async fn unsubscribe(&self, member_id: i64) -> Result<bool> {
+        let done = sqlx::query(SET_UNSUBSCRIBED)
+            .bind(member_id)
+            .bind(crate::now_ms())
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn set_mode(&self, member_id: i64, mode: &str) -> Result<()> {
+        sqlx::query(SET_MODE)
+            .bind(member_id)
+            .bind(mode)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn add_bounce_points(&self, member_id: i64, points: i64) -> Result<()> {
+        sqlx::query(ADD_BOUNCE)
+            .bind(member_id)
+            .bind(points)
+            .bind(BOUNCE_DISABLE_AT)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn member_counts(&self, list_id: i64) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query(COUNT_BY_STATUS)
+            .bind(list_id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((col(r, "status")?, col(r, "n")?)))
+            .collect()
+    }
+
+    pub async fn add_editor(&self, list_id: i64, email: &str, key: &str) -> Result<()> {
+        sqlx::query(INSERT_EDITOR)
+            .bind(list_id)
+            .bind(email)
+            .bind(key)
+            .bind(crate::now_ms())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn editors(&self, list_id: i64) -> Result<Vec<String>> {
+        let rows = sqlx::query(SELECT_EDITORS)
+            .bind(list_id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(|r| col(r, "email")).collect()
+    }
+}

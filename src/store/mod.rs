@@ -1,0 +1,183 @@
+//! The store: the only place that speaks SQL.
+//!
+//! One `Store` wraps an sqlx `Any` pool over SQLite (the embedded default) or
+//! PostgreSQL (scale-out). Statements are `const`s with names, grouped by
+//! table family in the submodules; where the two dialects differ, both texts
+//! sit side by side and [`Store::pick`] chooses. Times are epoch
+//! milliseconds, booleans are integers (the `Any` driver cannot decode
+//! TIMESTAMPTZ or BOOLEAN).
+
+pub mod digests;
+pub mod inbound;
+pub mod lists;
+pub mod members;
+pub mod outbox;
+pub mod posts;
+mod schema;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use std::time::Duration;
+
+pub use sqlx::Error as DbError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// Errors from the store, with what the operator can do about them.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database at {url}: {source}. Check GAZETTE_DATABASE_URL (for SQLite the directory must exist and be writable; for PostgreSQL the server must be up).")]
+    Connect {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl Store {
+    /// Opens the pool; SQLite connections get WAL, `synchronous=NORMAL` and a
+    /// busy timeout so several workers can share one file.
+    pub async fn connect(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let max = if backend == Backend::Sqlite { 8 } else { 16 };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        for pragma in [
+                            "PRAGMA journal_mode=WAL",
+                            "PRAGMA synchronous=NORMAL",
+                            "PRAGMA busy_timeout=10000",
+                            "PRAGMA foreign_keys=ON",
+                        ] {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await
+            .map_err(|source| StoreError::Connect {
+                url: redact(url),
+                source,
+            })?;
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Chooses the statement text for this backend.
+    pub(crate) fn pick(&self, sqlite: &'static str, postgres: &'static str) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => sqlite,
+            Backend::Postgres => postgres,
+        }
+    }
+
+    /// A transaction that takes the write lock up front on SQLite
+    /// (`BEGIN IMMEDIATE`), so a read-then-write never fails half-way with
+    /// SQLITE_BUSY when another worker writes in between.
+    pub async fn begin_write(&self) -> Result<Tx> {
+        Ok(self
+            .pool
+            .begin_with(self.pick("BEGIN IMMEDIATE", "BEGIN"))
+            .await?)
+    }
+
+    pub async fn migrate(&self) -> Result<Vec<String>> {
+        schema::migrate(self).await
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The token secret shared by all workers; created on first use.
+    pub async fn token_secret(&self) -> Result<String> {
+        const INSERT_SECRET_IF_ABSENT: &str =
+            "INSERT INTO settings (key, value) VALUES ('token_secret', $1) ON CONFLICT (key) DO NOTHING";
+        const SELECT_SECRET: &str = "SELECT value FROM settings WHERE key = 'token_secret'";
+        let fresh: String = (0..32)
+            .map(|_| format!("{:02x}", rand::random::<u8>()))
+            .collect();
+        sqlx::query(INSERT_SECRET_IF_ABSENT)
+            .bind(fresh)
+            .execute(&self.pool)
+            .await?;
+        let row = sqlx::query(SELECT_SECRET).fetch_one(&self.pool).await?;
+        Ok(row.try_get(0)?)
+    }
+}
+
+/// Hides a password in a database URL before it reaches a log or an error.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Reads a column, naming it in the error (the `Any` driver's own messages
+/// do not always say which column failed).
+pub(crate) fn col<'r, T>(row: &'r AnyRow, name: &str) -> Result<T>
+where
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    row.try_get(name)
+        .map_err(|e| StoreError::Corrupt(format!("column {name}: {e}")))
+}
+
+/// The i64 flag columns as booleans.
+pub(crate) fn flag(row: &AnyRow, name: &str) -> Result<bool> {
+    Ok(col::<i64>(row, name)? != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(super::redact("sqlite://g.db"), "sqlite://g.db");
+    }
+}

@@ -1,0 +1,229 @@
+//! Public pages and endpoints. Confirm activates on GET (the link in the
+//! confirmation mail); unsubscribe shows a page on GET and acts on POST, as
+//! RFC 8058 one-click requires (so link scanners never unsubscribe anyone).
+
+use crate::app::Ctx;
+use crate::inbound::{receive, InboundError, Incoming};
+use crate::membership::{self, Confirmed};
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+
+#[derive(Template)]
+#[template(path = "web/page.html")]
+struct Page<'a> {
+    title: &'a str,
+    paragraphs: Vec<String>,
+    form_action: Option<String>,
+    button: &'a str,
+    footer: &'a str,
+}
+
+fn page(
+    status: StatusCode,
+    title: &str,
+    paragraphs: Vec<String>,
+    form_action: Option<String>,
+    button: &str,
+) -> Response {
+    let html = Page {
+        title,
+        paragraphs,
+        form_action,
+        button,
+        footer: "gazette",
+    }
+    .render()
+    .unwrap_or_else(|e| format!("<h1>{title}</h1><p>(page could not be rendered: {e})</p>"));
+    (status, Html(html)).into_response()
+}
+
+fn server_error(e: anyhow::Error) -> Response {
+    tracing::error!(error = %e, "request failed");
+    page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Something went wrong",
+        vec!["We could not complete this just now. Please try again in a few minutes.".into()],
+        None,
+        "",
+    )
+}
+
+pub async fn healthz(State(ctx): State<Ctx>) -> Response {
+    match ctx.store.lists().await {
+        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("database unavailable: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
+pub async fn confirm(State(ctx): State<Ctx>, Path(token): Path<String>) -> Response {
+    match membership::confirm(&ctx, &token).await {
+        Ok(Confirmed::Activated(m)) | Ok(Confirmed::AlreadyActive(m)) => page(
+            StatusCode::OK,
+            "You're in",
+            vec![format!("{} is now subscribed. A welcome message is on its way.", m.email)],
+            None,
+            "",
+        ),
+        Ok(Confirmed::Expired) => page(
+            StatusCode::GONE,
+            "This link has expired",
+            vec!["Subscription requests are valid for 7 days. Send a new request to subscribe again.".into()],
+            None,
+            "",
+        ),
+        Ok(Confirmed::Invalid) => page(
+            StatusCode::NOT_FOUND,
+            "This link is not valid",
+            vec!["Check that you copied the whole link from the confirmation mail.".into()],
+            None,
+            "",
+        ),
+        Err(e) => server_error(e),
+    }
+}
+
+pub async fn unsubscribe_page(State(ctx): State<Ctx>, Path(token): Path<String>) -> Response {
+    match membership::member_for_unsubscribe(&ctx, &token).await {
+        Ok(Some(m)) if m.status == "unsubscribed" => page(
+            StatusCode::OK,
+            "You are unsubscribed",
+            vec![format!(
+                "{} no longer receives mail from this list.",
+                m.email
+            )],
+            None,
+            "",
+        ),
+        Ok(Some(m)) => page(
+            StatusCode::OK,
+            "Unsubscribe?",
+            vec![format!("Stop all mail from this list to {}?", m.email)],
+            Some(format!("/unsubscribe/{token}")),
+            "Unsubscribe",
+        ),
+        Ok(None) => page(
+            StatusCode::NOT_FOUND,
+            "This link is not valid",
+            vec!["Check that you copied the whole link.".into()],
+            None,
+            "",
+        ),
+        Err(e) => server_error(e),
+    }
+}
+
+/// RFC 8058 one-click: the body is `List-Unsubscribe=One-Click`, but any
+/// POST to a valid token unsubscribes (a browser form posts nothing).
+pub async fn unsubscribe(State(ctx): State<Ctx>, Path(token): Path<String>) -> Response {
+    let member = match membership::member_for_unsubscribe(&ctx, &token).await {
+        Ok(Some(m)) => m,
+        Ok(None) => {
+            return page(
+                StatusCode::NOT_FOUND,
+                "This link is not valid",
+                vec!["Check that you copied the whole link.".into()],
+                None,
+                "",
+            )
+        }
+        Err(e) => return server_error(e),
+    };
+    match membership::leave(&ctx, &member, false, "web").await {
+        Ok(_) => page(
+            StatusCode::OK,
+            "You are unsubscribed",
+            vec![format!(
+                "{} will receive no more mail from this list.",
+                member.email
+            )],
+            None,
+            "",
+        ),
+        Err(e) => server_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct InboundQuery {
+    recipient: String,
+    #[serde(default)]
+    sender: String,
+}
+
+/// Raw MIME over HTTP, for MTAs and services that deliver by webhook.
+/// Authenticated with the shared secret `GAZETTE_INBOUND_SECRET` as a
+/// bearer token; disabled while that secret is empty.
+pub async fn inbound(
+    State(ctx): State<Ctx>,
+    headers: HeaderMap,
+    Query(q): Query<InboundQuery>,
+    body: Bytes,
+) -> Response {
+    let secret = &ctx.config.inbound_secret;
+    if secret.is_empty() {
+        return (
+            StatusCode::NOT_FOUND,
+            "inbound over HTTP is disabled; set GAZETTE_INBOUND_SECRET to enable it\n",
+        )
+            .into_response();
+    }
+    let given = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !constant_time_eq(given.as_bytes(), secret.as_bytes()) {
+        return (StatusCode::UNAUTHORIZED, "missing or wrong bearer token\n").into_response();
+    }
+    if ctx.route(&q.recipient).await.ok().flatten().is_none() {
+        return (
+            StatusCode::NOT_FOUND,
+            format!("no such list address: {}\n", q.recipient),
+        )
+            .into_response();
+    }
+    let incoming = Incoming {
+        transport: "http",
+        mail_from: &q.sender,
+        recipient: &q.recipient,
+        raw: &body,
+    };
+    match receive(&ctx, &incoming).await {
+        Ok(r) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({
+                "id": r.inbound_id,
+                "duplicate": r.duplicate,
+                "status": r.outcome.status,
+                "kind": r.outcome.kind,
+                "reason": r.outcome.reason,
+            })),
+        )
+            .into_response(),
+        Err(e @ InboundError::TooBig { .. }) => {
+            (StatusCode::PAYLOAD_TOO_LARGE, format!("{e}\n")).into_response()
+        }
+        Err(e @ InboundError::Empty) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+        Err(e @ InboundError::Temporary(_)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response()
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use sha2::{Digest, Sha256};
+    // Compare digests so the time taken does not reveal the secret's length.
+    let (x, y) = (Sha256::digest(a), Sha256::digest(b));
+    x.iter()
+        .zip(y.iter())
+        .fold(0u8, |acc, (p, q)| acc | (p ^ q))
+        == 0
+}

@@ -1,0 +1,218 @@
+//! Test helpers: fresh databases (SQLite file, or PostgreSQL when
+//! `GAZETTE_TEST_POSTGRES_URL` is set), the whole app on free ports
+//! (`spawn_app`), an SMTP server that records what gazette sends, and
+//! small SMTP and HTTP clients.
+#![allow(dead_code, unused_imports)]
+
+pub mod sink;
+
+use gazette::config::Config;
+use gazette::serve::{start, Running};
+use std::time::Duration;
+
+pub use sink::{Sink, SinkBehaviour};
+
+/// A fresh, empty database for one test.
+pub struct TestDb {
+    pub url: String,
+    pub label: &'static str,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// The databases every integration test runs on: SQLite always, PostgreSQL
+/// when `GAZETTE_TEST_POSTGRES_URL` is set (`.ci/run` sets it).
+pub async fn databases() -> Vec<TestDb> {
+    let mut dbs = vec![sqlite_db()];
+    match std::env::var("GAZETTE_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => dbs.push(postgres_db(&url).await),
+        _ => eprintln!(
+            "note: GAZETTE_TEST_POSTGRES_URL is not set: PostgreSQL variant skipped (SQLite only)"
+        ),
+    }
+    dbs
+}
+
+pub fn sqlite_db() -> TestDb {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("gazette.db").display()
+    );
+    TestDb {
+        url,
+        label: "sqlite",
+        _dir: Some(dir),
+    }
+}
+
+/// Creates a uniquely named database on the server, so tests never share state.
+pub async fn postgres_db(admin_url: &str) -> TestDb {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let name = format!(
+        "gazette_t_{}_{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    );
+    let mut conn = sqlx::AnyConnection::connect(admin_url)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("GAZETTE_TEST_POSTGRES_URL={admin_url} is set but unreachable: {e}")
+        });
+    // Databases of test processes that have ended are dropped here, so runs do not pile up.
+    let stale: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'gazette_t_%'")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_default();
+    for db in stale {
+        let pid = db.split('_').nth(2).unwrap_or("");
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+            )))
+            .execute(&mut conn)
+            .await;
+        }
+    }
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .unwrap_or(admin_url);
+    TestDb {
+        url: format!("{base}/{name}"),
+        label: "postgres",
+        _dir: None,
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A configuration for tests: fast scheduler, short leases, given outbound.
+pub fn test_config(db: &TestDb, smtp_url: &str, extra: &[(&str, &str)]) -> Config {
+    let http = format!("127.0.0.1:{}", free_port());
+    let mut env: Vec<(String, String)> = vec![
+        ("GAZETTE_CONFIG".into(), "/dev/null".into()),
+        ("GAZETTE_DATABASE_URL".into(), db.url.clone()),
+        ("GAZETTE_SMTP_URL".into(), smtp_url.into()),
+        ("GAZETTE_HTTP_ADDR".into(), http.clone()),
+        ("GAZETTE_INBOUND_ADDR".into(), "127.0.0.1:0".into()),
+        ("GAZETTE_BASE_URL".into(), format!("http://{http}")),
+        ("GAZETTE_SCHEDULER_TICK_MS".into(), "200".into()),
+        ("GAZETTE_HOSTNAME".into(), "gazette.test".into()),
+    ];
+    for (k, v) in extra {
+        env.retain(|(n, _)| n != k);
+        env.push((k.to_string(), v.to_string()));
+    }
+    Config::from_sources(&env).unwrap()
+}
+
+pub async fn spawn_app(db: &TestDb, smtp_url: &str, extra: &[(&str, &str)]) -> Running {
+    start(test_config(db, smtp_url, extra))
+        .await
+        .expect("gazette starts")
+}
+
+/// Creates the list `pm@lists.example.org` named "PM Circle".
+pub async fn create_list(app: &Running, schedule: &str) {
+    let ctx = &app.ctx;
+    let id = ctx
+        .store
+        .insert_list(&gazette::store::lists::NewList {
+            address: "pm@lists.example.org",
+            name: "PM Circle",
+            schedule,
+            timezone: "UTC",
+            require_approval: false,
+            next_digest_at: None,
+        })
+        .await
+        .unwrap();
+    assert!(id > 0);
+}
+
+/// Sends `raw` over real SMTP (lettre) to gazette's listener.
+pub async fn smtp_send(
+    addr: std::net::SocketAddr,
+    from: &str,
+    to: &str,
+    raw: &str,
+) -> Result<(), lettre::transport::smtp::Error> {
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(addr.ip().to_string())
+        .port(addr.port())
+        .build();
+    let envelope =
+        lettre::address::Envelope::new(Some(from.parse().unwrap()), vec![to.parse().unwrap()])
+            .unwrap();
+    transport
+        .send_raw(&envelope, raw.as_bytes())
+        .await
+        .map(|_| ())
+}
+
+/// A plain message from `from` to `to`.
+pub fn mail(from: &str, to: &str, subject: &str, body: &str, message_id: &str) -> String {
+    format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{}",
+        body.replace('\n', "\r\n")
+    )
+}
+
+/// Minimal HTTP/1.1 request; returns (status, body).
+pub async fn http(method: &str, url: &str, body: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
+    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Polls `check` until it returns Some or `secs` pass.
+pub async fn wait_for<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {secs} s waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,145 @@
+//! Every message of the malformed-MIME and bounce corpora goes through
+//! `gazette ingest` without a panic, and each is handled or kept with a
+//! reason. Reads `../shared/corpora`; skipped with a message when absent.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn corpora() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpora");
+    p.is_dir().then_some(p)
+}
+
+fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "eml")
+            || p.parent().is_some_and(|d| d.ends_with("mailbox"))
+        {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn corpora_through_ingest() {
+    let Some(root) = corpora() else {
+        eprintln!("skipped: ../shared/corpora not found");
+        return;
+    };
+    let mut all = Vec::new();
+    files(&root.join("stalwart-mail-parser"), &mut all);
+    files(&root.join("sisimai-set-of-emails/maildir"), &mut all);
+    files(&root.join("sisimai-set-of-emails/mailbox"), &mut all);
+    assert!(
+        all.len() > 800,
+        "corpora look incomplete: {} files",
+        all.len()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("g.db").display());
+    let run = |args: &[&str], input: &[u8]| {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gazette"))
+            .args(args)
+            .env("GAZETTE_CONFIG", "/dev/null")
+            .env("GAZETTE_DATABASE_URL", &db)
+            .env(
+                "GAZETTE_SMTP_URL",
+                format!("file://{}", dir.path().join("out").display()),
+            )
+            .env("GAZETTE_LOG", "error")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let _ = stdin.write_all(input);
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    };
+    let out = run(
+        &[
+            "list",
+            "create",
+            "pm@lists.example.org",
+            "--name",
+            "PM Circle",
+        ],
+        b"",
+    );
+    assert!(out.status.success());
+    let (mut codes, mut panics) = (std::collections::BTreeMap::new(), Vec::new());
+    for f in &all {
+        let raw = std::fs::read(f).unwrap();
+        let out = run(
+            &[
+                "ingest",
+                "--recipient",
+                "pm@lists.example.org",
+                "--sender",
+                "<>",
+            ],
+            &raw,
+        );
+        let code = out.status.code().unwrap_or(-1);
+        *codes.entry(code).or_insert(0) += 1;
+        if ![0, 65].contains(&code) {
+            panics.push(format!(
+                "{} exit {code}: {}",
+                f.display(),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    eprintln!(
+        "{} corpus messages through `gazette ingest`, exit codes: {codes:?}",
+        all.len()
+    );
+    assert!(
+        panics.is_empty(),
+        "unexpected exits:\n{}",
+        panics.join("\n")
+    );
+    // Nothing is left unhandled, and everything not accepted says why.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = gazette::store::Store::connect(&db).await.unwrap();
+        let rows = store.recent_inbound("", 100_000).await.unwrap();
+        assert!(
+            rows.len() as f64 > all.len() as f64 * 0.9,
+            "most messages are stored ({} of {})",
+            rows.len(),
+            all.len()
+        );
+        for r in &rows {
+            assert_ne!(
+                r.status, "received",
+                "#{} was stored but never handled",
+                r.id
+            );
+            assert!(
+                !r.reason.is_empty(),
+                "#{} ({}) has no reason",
+                r.id,
+                r.status
+            );
+        }
+        let mut by: std::collections::BTreeMap<(String, String), usize> = Default::default();
+        for r in &rows {
+            *by.entry((r.kind.clone(), r.status.clone())).or_default() += 1;
+        }
+        eprintln!("outcomes by (kind, status): {by:?}");
+        let sent = std::fs::read_dir(dir.path().join("out"))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        eprintln!("mail written in answer: {sent}");
+    });
+}

@@ -1,0 +1,156 @@
+//! The outbox on both databases: a digest expands once into one row per
+//! member; concurrent claims are disjoint; an expired lease hands a row to
+//! another worker; retries back off; the file transport writes one `.eml`
+//! per message with the list headers.
+
+mod common;
+
+use common::*;
+use gazette::app::Ctx;
+use gazette::digest::send::{send_now, Released};
+use gazette::outbound::transport::Transport;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+async fn setup(db: &TestDb, smtp_url: &str, members: usize) -> (Ctx, gazette::app::List) {
+    let ctx = Ctx::open(test_config(db, smtp_url, &[])).await.unwrap();
+    ctx.store
+        .insert_list(&gazette::store::lists::NewList {
+            address: "pm@lists.example.org",
+            name: "PM Circle",
+            schedule: "0 8 * * MON",
+            timezone: "UTC",
+            require_approval: false,
+            next_digest_at: None,
+        })
+        .await
+        .unwrap();
+    let list = ctx.list_by_address("pm@lists.example.org").await.unwrap();
+    for i in 0..members {
+        let e = gazette::email::EmailAddress::parse(&format!("m{i}@example.org")).unwrap();
+        gazette::membership::add(&ctx, &list, &e, &format!("Member {i}"), "digest")
+            .await
+            .unwrap();
+    }
+    let author = ctx
+        .store
+        .member_by_email(list.id(), "m0@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    let post = gazette::posts::Post {
+        inbound_id: None,
+        subject: "Roadmaps?",
+        body: "How far ahead do you plan?",
+        message_id: "<q1@example.org>",
+    };
+    gazette::posts::ask(&ctx, &list, &author, &post)
+        .await
+        .unwrap();
+    (ctx, list)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn digest_expands_once_and_claims_are_disjoint() {
+    for db in databases().await {
+        eprintln!("--- outbox on {}", db.label);
+        let (ctx, list) = setup(&db, "file:///nonexistent", 30).await;
+        let released = send_now(&ctx, &list, false).await.unwrap();
+        assert!(
+            matches!(released, Released::Sent { recipients: 30, .. }),
+            "{released:?}"
+        );
+        // Sending again, or a second worker racing, adds nothing.
+        let again = send_now(&ctx, &list, false).await.unwrap();
+        assert!(
+            matches!(again, Released::Skipped { .. }),
+            "the next issue is empty: {again:?}"
+        );
+        let counts = ctx.store.outbox_counts().await.unwrap();
+        let digests: i64 = counts
+            .iter()
+            .filter(|(k, _, _)| k == "digest")
+            .map(|(_, _, n)| n)
+            .sum();
+        assert_eq!(digests, 30);
+
+        // Two workers claiming at once get disjoint rows.
+        let lease = gazette::now_ms() + 60_000;
+        let (a, b) = tokio::join!(
+            ctx.store.claim("a", lease, 20),
+            ctx.store.claim("b", lease, 20)
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let ids_a: HashSet<i64> = a.iter().map(|r| r.id).collect();
+        assert!(b.iter().all(|r| !ids_a.contains(&r.id)), "claims overlap");
+        assert_eq!(a.len() + b.len(), 31, "30 digests and 1 acknowledgement");
+        assert!(
+            ctx.store.claim("c", lease, 10).await.unwrap().is_empty(),
+            "everything is leased"
+        );
+
+        // A dead worker's expired lease hands its rows to the next claimer.
+        let expired = gazette::now_ms() - 1;
+        let row = a[0].clone();
+        ctx.store
+            .mark_retry(row.id, "a", gazette::now_ms(), "451 try later")
+            .await
+            .unwrap();
+        let again = ctx.store.claim("d", expired, 50).await.unwrap();
+        assert_eq!(again.iter().map(|r| r.id).collect::<Vec<_>>(), vec![row.id]);
+        let stolen = ctx.store.claim("e", lease, 50).await.unwrap();
+        assert_eq!(stolen.len(), 1, "an expired lease is claimable");
+        assert_eq!(stolen[0].attempts, 3);
+        // The late worker cannot overwrite the new owner's outcome.
+        ctx.store
+            .mark_failed(row.id, "d", "550 too late")
+            .await
+            .unwrap();
+        let counts = ctx.store.outbox_counts().await.unwrap();
+        assert!(!counts.iter().any(|(_, s, _)| s == "failed"), "{counts:?}");
+        ctx.store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn file_transport_writes_one_eml_per_message() {
+    let db = sqlite_db();
+    let out = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", out.path().display());
+    let (ctx, list) = setup(&db, &url, 5).await;
+    send_now(&ctx, &list, false).await.unwrap();
+    let transport = Arc::new(Transport::new(&ctx.config.smtp, "test", 2, 0));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let workers = tokio::spawn(gazette::outbound::worker::run(
+        ctx.clone(),
+        transport,
+        stopped,
+    ));
+    let files = wait_for(20, "six .eml files", || async {
+        let files: Vec<_> = std::fs::read_dir(out.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .collect();
+        (files.len() == 6).then_some(files)
+    })
+    .await;
+    stop.send(true).unwrap();
+    workers.await.unwrap();
+    let digest = files
+        .iter()
+        .find(|p| p.to_string_lossy().ends_with("-digest.eml"))
+        .unwrap();
+    let text = std::fs::read_to_string(digest).unwrap();
+    for h in [
+        "List-Id: PM Circle <pm.lists.example.org>",
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+        "Precedence: list",
+        "Subject: PM Circle digest, ",
+    ] {
+        assert!(text.contains(h), "{h} missing in\n{text}");
+    }
+    let counts = ctx.store.outbox_counts().await.unwrap();
+    assert!(counts.iter().all(|(_, s, _)| s == "sent"), "{counts:?}");
+}
