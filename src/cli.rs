@@ -274,14 +274,15 @@ async fn ingest(config: Config, args: IngestArgs) -> anyhow::Result<i32> {
             None => String::new(),
         },
     };
+    // An MTA that pipes to a command sets $SENDER, empty for the null
+    // sender `<>`; without it the Return-Path header stands in.
     let sender = args
         .sender
-        .or_else(|| env("SENDER"))
-        .unwrap_or_else(|| return_path(&raw));
-    let sender = sender.trim().trim_matches(['<', '>']).to_string();
+        .or_else(|| std::env::var("SENDER").ok())
+        .map(|s| s.trim().trim_matches(['<', '>']).to_string());
     let incoming = Incoming {
         transport: "stdin",
-        mail_from: &sender,
+        mail_from: sender.as_deref(),
         recipient: &recipient,
         raw: &raw,
     };
@@ -339,17 +340,6 @@ async fn recipient_from_headers(ctx: &Ctx, raw: &[u8]) -> anyhow::Result<Option<
         }
     }
     Ok(None)
-}
-
-fn return_path(raw: &[u8]) -> String {
-    mail_parser::MessageParser::default()
-        .parse_headers(raw)
-        .and_then(|m| {
-            m.return_path()
-                .as_text()
-                .map(|s| s.trim().trim_matches(['<', '>']).to_string())
-        })
-        .unwrap_or_default()
 }
 
 async fn resolve_list(ctx: &Ctx, arg: &ListArg) -> anyhow::Result<List> {
@@ -770,11 +760,13 @@ async fn inbound_cmd(ctx: &Ctx, c: InboundCmd) -> anyhow::Result<i32> {
                     m.id,
                     m.status,
                     m.kind,
-                    m.from_addr.as_deref().unwrap_or(if m.mail_from.is_empty() {
-                        "<>"
-                    } else {
-                        &m.mail_from
-                    }),
+                    m.from_addr
+                        .as_deref()
+                        .unwrap_or(match m.mail_from.as_deref() {
+                            Some("") => "<>",
+                            Some(s) => s,
+                            None => "(unknown sender)",
+                        }),
                     m.rcpt_to,
                     m.subject.unwrap_or_default(),
                     m.reason

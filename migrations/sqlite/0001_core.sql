@@ -45,7 +45,7 @@ CREATE TABLE inbound (
     dedupe_key   TEXT NOT NULL UNIQUE,
     message_id   TEXT,
     transport    TEXT NOT NULL,
-    mail_from    TEXT NOT NULL,
+    mail_from    TEXT,
     rcpt_to      TEXT NOT NULL,
     from_addr    TEXT,
     subject      TEXT,

@@ -42,7 +42,7 @@ pub async fn act(
         ));
     };
     let l = Some(&list);
-    match classify(msg, Some(m.mail_from)) {
+    match classify(msg, m.mail_from) {
         Classification::Bounce(report) => bounce(ctx, &list, &command, inbound_id, &report).await,
         Classification::Complaint(c) => {
             let who = c.original_recipient.clone().unwrap_or_default();

@@ -115,10 +115,12 @@ pub fn classify(message: &Message<'_>, envelope_from: Option<&str>) -> Classific
     }
 }
 
-/// Convenience for callers holding raw bytes. Never panics on any input;
-/// what cannot be parsed as a message at all is `Ordinary`. Strips a
-/// leading mbox `From ` line and reads CR-only line endings.
-pub fn classify_raw(raw: &[u8], envelope_from: Option<&str>) -> Classification {
+/// Parses raw bytes as a message, whatever they hold. Strips a leading mbox
+/// `From ` line, reads CR-only line endings, and turns mail-parser's
+/// panics on some malformed multiparts ("Invalid part ID, could not find
+/// multipart", seen in 0.11) into `None`, so no input can take a listener
+/// or `gazette ingest` down.
+pub fn parse_message(raw: &[u8]) -> Option<Message<'static>> {
     let raw = strip_mbox_from_line(raw);
     // Old Macintosh line endings (CR only): mail-parser knows LF and CRLF.
     let unix;
@@ -131,12 +133,17 @@ pub fn classify_raw(raw: &[u8], envelope_from: Option<&str>) -> Classification {
     } else {
         raw
     };
-    // mail-parser 0.11 panics on some malformed multiparts ("Invalid part
-    // ID, could not find multipart"); a message it cannot parse is treated
-    // like one without headers.
-    match std::panic::catch_unwind(|| MessageParser::default().parse(raw)) {
-        Ok(Some(message)) => classify(&message, envelope_from),
-        Ok(None) | Err(_) => Classification::Ordinary,
+    std::panic::catch_unwind(|| MessageParser::default().parse(raw).map(Message::into_owned))
+        .ok()
+        .flatten()
+}
+
+/// Convenience for callers holding raw bytes. Never panics on any input;
+/// what cannot be parsed as a message at all is `Ordinary`.
+pub fn classify_raw(raw: &[u8], envelope_from: Option<&str>) -> Classification {
+    match parse_message(raw) {
+        Some(message) => classify(&message, envelope_from),
+        None => Classification::Ordinary,
     }
 }
 

@@ -28,7 +28,7 @@ impl MailHandler for Handler {
         for rcpt in &envelope.rcpt_to {
             let incoming = Incoming {
                 transport,
-                mail_from: &envelope.mail_from,
+                mail_from: Some(&envelope.mail_from),
                 recipient: rcpt,
                 raw: &data,
             };

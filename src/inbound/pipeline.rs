@@ -4,9 +4,10 @@
 //! finished on restart ([`resume_unhandled`]).
 
 use super::act::act;
+use super::classify::parse_message;
 use crate::app::Ctx;
 use crate::store::inbound::{NewInbound, Outcome};
-use mail_parser::{Message, MessageParser};
+use mail_parser::Message;
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
@@ -15,8 +16,10 @@ use tracing::Instrument;
 pub struct Incoming<'a> {
     /// `smtp`, `lmtp`, `stdin`, `http`.
     pub transport: &'a str,
-    /// The envelope sender; empty for the null sender `<>`.
-    pub mail_from: &'a str,
+    /// The envelope sender: `Some("")` for the null sender `<>`, `None`
+    /// when the transport did not say (a pipe without `$SENDER`), in which
+    /// case the Return-Path header stands in for it.
+    pub mail_from: Option<&'a str>,
     pub recipient: &'a str,
     pub raw: &'a [u8],
 }
@@ -59,7 +62,7 @@ pub async fn receive(ctx: &Ctx, m: &Incoming<'_>) -> Result<Receipt, InboundErro
     if m.raw.iter().all(u8::is_ascii_whitespace) {
         return Err(InboundError::Empty);
     }
-    let parsed = MessageParser::default().parse(m.raw);
+    let parsed = parse_message(m.raw);
     let message_id = parsed
         .as_ref()
         .and_then(|p| p.message_id())
@@ -174,7 +177,7 @@ pub async fn resume_unhandled(ctx: &Ctx) -> anyhow::Result<usize> {
         };
         let incoming = Incoming {
             transport: &row.transport,
-            mail_from: &row.mail_from,
+            mail_from: row.mail_from.as_deref(),
             recipient: &row.rcpt_to,
             raw: &raw,
         };

@@ -9,7 +9,7 @@ pub struct NewInbound<'a> {
     pub dedupe_key: &'a str,
     pub message_id: Option<&'a str>,
     pub transport: &'a str,
-    pub mail_from: &'a str,
+    pub mail_from: Option<&'a str>,
     pub rcpt_to: &'a str,
     pub from_addr: Option<&'a str>,
     pub subject: Option<&'a str>,
@@ -22,7 +22,8 @@ pub struct InboundRow {
     pub id: i64,
     pub message_id: Option<String>,
     pub transport: String,
-    pub mail_from: String,
+    /// `None` when the transport did not know the envelope sender.
+    pub mail_from: Option<String>,
     pub rcpt_to: String,
     pub from_addr: Option<String>,
     pub subject: Option<String>,

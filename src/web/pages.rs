@@ -154,8 +154,8 @@ pub async fn unsubscribe(State(ctx): State<Ctx>, Path(token): Path<String>) -> R
 #[derive(Deserialize)]
 pub struct InboundQuery {
     recipient: String,
-    #[serde(default)]
-    sender: String,
+    /// The envelope sender; empty for `<>`, absent when unknown.
+    sender: Option<String>,
 }
 
 /// Raw MIME over HTTP, for MTAs and services that deliver by webhook.
@@ -192,7 +192,7 @@ pub async fn inbound(
     }
     let incoming = Incoming {
         transport: "http",
-        mail_from: &q.sender,
+        mail_from: q.sender.as_deref(),
         recipient: &q.recipient,
         raw: &body,
     };
