@@ -269,10 +269,9 @@ async fn ingest(config: Config, args: IngestArgs) -> anyhow::Result<i32> {
         .or_else(|| env("RECIPIENT"))
     {
         Some(r) => r,
-        None => match recipient_from_headers(&ctx, &raw).await? {
-            Some(r) => r,
-            None => String::new(),
-        },
+        None => recipient_from_headers(&ctx, &raw)
+            .await?
+            .unwrap_or_default(),
     };
     // An MTA that pipes to a command sets $SENDER, empty for the null
     // sender `<>`; without it the Return-Path header stands in.

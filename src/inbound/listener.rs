@@ -14,7 +14,7 @@ impl MailHandler for Handler {
     async fn check_recipient(&self, rcpt: &str) -> Reply {
         match self.ctx.route(rcpt).await {
             Ok(Some(_)) => Reply::new(250, "2.1.5", "recipient ok"),
-            Ok(None) => Reply::new(550, "5.1.1", &format!("no such list address here: {rcpt}")),
+            Ok(None) => Reply::new(550, "5.1.1", format!("no such list address here: {rcpt}")),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot check recipient");
                 Reply::new(451, "4.3.0", "temporary failure, try again later")
@@ -36,7 +36,7 @@ impl MailHandler for Handler {
                 Ok(r) => Reply::new(
                     250,
                     "2.0.0",
-                    &format!("accepted as #{} ({})", r.inbound_id, r.outcome.status),
+                    format!("accepted as #{} ({})", r.inbound_id, r.outcome.status),
                 ),
                 Err(InboundError::TooBig { .. }) => Reply::new(552, "5.3.4", "message too big"),
                 Err(InboundError::Empty) => Reply::new(554, "5.6.0", "empty message"),

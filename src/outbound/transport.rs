@@ -30,7 +30,7 @@ pub enum SendError {
 
 pub enum Transport {
     Files(PathBuf),
-    Smtp(SmtpPool),
+    Smtp(Box<SmtpPool>),
 }
 
 impl Transport {
@@ -47,7 +47,7 @@ impl Transport {
                 port,
                 implicit_tls,
                 credentials,
-            } => Transport::Smtp(SmtpPool {
+            } => Transport::Smtp(Box::new(SmtpPool {
                 host: host.clone(),
                 port: *port,
                 implicit_tls: *implicit_tls,
@@ -56,7 +56,7 @@ impl Transport {
                 idle: Mutex::new(Vec::new()),
                 permits: Semaphore::new(max_connections),
                 pacer: Pacer::new(rate_per_sec),
-            }),
+            })),
         }
     }
 
