@@ -12,6 +12,7 @@ pub mod config;
 pub mod digest;
 pub mod email;
 pub mod inbound;
+pub mod lists;
 pub mod membership;
 pub mod notices;
 pub mod outbound;

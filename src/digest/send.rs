@@ -150,3 +150,35 @@ async fn notify_editors(
     }
     Ok(())
 }
+
+/// The open issue as `member` (default: the first active member) would
+/// receive it: (text, HTML).
+pub async fn preview(
+    ctx: &Ctx,
+    list: &List,
+    member: Option<&crate::email::EmailAddress>,
+) -> anyhow::Result<(DigestRow, String, String)> {
+    let d = draft(ctx, list).await?;
+    let m = match member {
+        Some(email) => crate::membership::find(ctx, list, email)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("{email} is not a member of {}", list.posting()))?,
+        None => ctx
+            .store
+            .members(list.id())
+            .await?
+            .into_iter()
+            .find(|m| m.is_active())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{} has no active member to preview for; pass --member",
+                    list.posting()
+                )
+            })?,
+    };
+    let issue = Issue::from_json(&d.content);
+    let (text, html) =
+        crate::outbound::render::digest_bodies(ctx, list, &m, &d.subject, &d.intro, &issue)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((d, text, html))
+}

@@ -2,6 +2,8 @@
 //! modes. The inbound mail commands, the web pages and the CLI all call
 //! these functions.
 
+pub mod csv;
+
 use crate::app::{Ctx, List};
 use crate::email::EmailAddress;
 use crate::notices::{self, Notice};
@@ -159,4 +161,35 @@ async fn list_of(ctx: &Ctx, member: &MemberRow) -> anyhow::Result<List> {
         .await?
         .ok_or_else(|| anyhow::anyhow!("member {} belongs to no list", member.id))?;
     Ok(ctx.list(row))
+}
+
+/// The member of `list` with this address, whatever their status.
+pub async fn find(
+    ctx: &Ctx,
+    list: &List,
+    email: &EmailAddress,
+) -> anyhow::Result<Option<MemberRow>> {
+    Ok(ctx.store.member_by_email(list.id(), &email.key()).await?)
+}
+
+/// What [`remove`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removed {
+    Unsubscribed,
+    WasNotSubscribed,
+    NotAMember,
+}
+
+/// Ends `email`'s membership on an editor's or operator's word: no goodbye.
+pub async fn remove(
+    ctx: &Ctx,
+    list: &List,
+    email: &EmailAddress,
+    cause: &str,
+) -> anyhow::Result<Removed> {
+    Ok(match find(ctx, list, email).await? {
+        Some(m) if leave(ctx, &m, false, cause).await? => Removed::Unsubscribed,
+        Some(_) => Removed::WasNotSubscribed,
+        None => Removed::NotAMember,
+    })
 }

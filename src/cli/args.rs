@@ -1,0 +1,196 @@
+//! The command line's shape: every command, argument and flag, with the
+//! help text `gazette --help` shows.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "gazette",
+    version,
+    about = "An email-first engine for professional Q&A communities"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Run everything: HTTP, the inbound SMTP/LMTP listener, the scheduler and the delivery workers.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Read one message on stdin (for an MTA pipe). Exit codes: 0 accepted, 65 unusable, 67 unknown recipient, 75 try later.
+    Ingest(IngestArgs),
+    /// Create, show and change lists.
+    #[command(subcommand)]
+    List(ListCmd),
+    /// Manage members.
+    #[command(subcommand)]
+    Member(MemberCmd),
+    /// Manage editors.
+    #[command(subcommand)]
+    Editor(EditorCmd),
+    /// Draft, preview, approve and send digests.
+    #[command(subcommand)]
+    Digest(DigestCmd),
+    /// Inspect and retry outgoing mail.
+    #[command(subcommand)]
+    Outbox(OutboxCmd),
+    /// Inspect received mail: what was held, ignored or rejected, and why.
+    #[command(subcommand)]
+    Inbound(InboundCmd),
+}
+
+#[derive(Args, Debug)]
+pub struct IngestArgs {
+    /// The envelope recipient (default: $ORIGINAL_RECIPIENT, $RECIPIENT, then Delivered-To/X-Original-To/To headers).
+    #[arg(long)]
+    pub recipient: Option<String>,
+    /// The envelope sender (default: $SENDER, then Return-Path).
+    #[arg(long)]
+    pub sender: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ListCmd {
+    /// Create a list.
+    Create {
+        address: String,
+        #[arg(long)]
+        name: String,
+        /// Crontab schedule of the digest (5 fields, Monday is 1; or 6 with leading seconds).
+        #[arg(long, default_value = "0 8 * * MON")]
+        schedule: String,
+        #[arg(long, default_value = "UTC")]
+        timezone: String,
+        /// Digests wait for `gazette digest approve`.
+        #[arg(long)]
+        require_approval: bool,
+    },
+    /// Show one list, or all.
+    Show { address: Option<String> },
+    /// Change a list's settings.
+    Set {
+        address: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        schedule: Option<String>,
+        #[arg(long)]
+        timezone: Option<String>,
+        #[arg(long)]
+        require_approval: Option<bool>,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ListArg {
+    /// The list's address (optional when there is only one list).
+    #[arg(long)]
+    pub list: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MemberCmd {
+    /// Add active members directly (no confirmation).
+    Add {
+        #[command(flatten)]
+        list: ListArg,
+        emails: Vec<String>,
+        #[arg(long, default_value = "")]
+        name: String,
+        /// digest, every or paused.
+        #[arg(long, default_value = "digest")]
+        mode: String,
+    },
+    /// Import members from CSV (email[,name[,mode]]; a header row is skipped); `-` reads stdin.
+    Import {
+        #[command(flatten)]
+        list: ListArg,
+        file: PathBuf,
+    },
+    /// Export members as CSV to stdout.
+    Export {
+        #[command(flatten)]
+        list: ListArg,
+    },
+    /// Unsubscribe members (no goodbye mail).
+    Remove {
+        #[command(flatten)]
+        list: ListArg,
+        emails: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EditorCmd {
+    Add {
+        #[command(flatten)]
+        list: ListArg,
+        email: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DigestCmd {
+    /// Assemble and show the next issue's draft.
+    Draft {
+        #[command(flatten)]
+        list: ListArg,
+    },
+    /// Show what a member would receive.
+    Preview {
+        #[command(flatten)]
+        list: ListArg,
+        /// The member whose links and tokens to use (default: the first active member).
+        #[arg(long)]
+        member: Option<String>,
+        /// text, html or both.
+        #[arg(long, default_value = "text")]
+        format: String,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Approve (freeze) the draft; if its scheduled time already passed it is sent now.
+    Approve {
+        #[command(flatten)]
+        list: ListArg,
+    },
+    /// Approve the draft and send it at the next scheduled time, or at once with --now.
+    Send {
+        #[command(flatten)]
+        list: ListArg,
+        #[arg(long)]
+        now: bool,
+    },
+    /// Show recent issues and the next scheduled run.
+    Status {
+        #[command(flatten)]
+        list: ListArg,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OutboxCmd {
+    /// Count outgoing mail by kind and status, and show recent failures.
+    Status,
+    /// Queue failed mail again (one id, or all).
+    Retry { id: Option<i64> },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum InboundCmd {
+    /// Recent inbound messages with their outcome.
+    List {
+        /// Only this status: accepted, held, ignored, rejected, received.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// The raw message as received.
+    Show { id: i64 },
+}

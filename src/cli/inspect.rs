@@ -1,0 +1,62 @@
+//! `gazette outbox status|retry` and `gazette inbound list|show`: what was
+//! sent, what failed, what was received and what became of it.
+
+use super::{InboundCmd, OutboxCmd};
+use crate::app::Ctx;
+use std::io::Write;
+
+pub(super) async fn outbox(ctx: &Ctx, c: OutboxCmd) -> anyhow::Result<i32> {
+    match c {
+        OutboxCmd::Status => {
+            let counts = ctx.store.outbox_counts().await?;
+            if counts.is_empty() {
+                println!("the outbox is empty");
+            }
+            for (kind, status, n) in counts {
+                println!("{kind:<8} {status:<10} {n}");
+            }
+            for (id, to, kind, attempts, reply) in ctx.store.failed_outbox(20).await? {
+                println!("failed #{id} {kind} to {to} after {attempts} attempt(s): {reply}");
+            }
+        }
+        OutboxCmd::Retry { id } => {
+            let n = ctx.store.retry_failed(id.unwrap_or(0)).await?;
+            println!("queued {n} message(s) again");
+        }
+    }
+    Ok(0)
+}
+
+pub(super) async fn inbound(ctx: &Ctx, c: InboundCmd) -> anyhow::Result<i32> {
+    match c {
+        InboundCmd::List { status, limit } => {
+            for m in ctx
+                .store
+                .recent_inbound(status.as_deref().unwrap_or(""), limit)
+                .await?
+            {
+                println!(
+                    "#{:<6} {:<9} {:<11} {} → {} {:?}: {}",
+                    m.id,
+                    m.status,
+                    m.kind,
+                    m.from_addr
+                        .as_deref()
+                        .unwrap_or(match m.mail_from.as_deref() {
+                            Some("") => "<>",
+                            Some(s) => s,
+                            None => "(unknown sender)",
+                        }),
+                    m.rcpt_to,
+                    m.subject.unwrap_or_default(),
+                    m.reason
+                );
+            }
+        }
+        InboundCmd::Show { id } => match ctx.store.inbound_raw(id).await? {
+            Some(raw) => std::io::stdout().write_all(&raw)?,
+            None => anyhow::bail!("no inbound message #{id}; `gazette inbound list` shows them"),
+        },
+    }
+    Ok(0)
+}

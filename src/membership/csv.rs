@@ -1,0 +1,146 @@
+//! Members as CSV, for import and export: `email,name,status,mode` out,
+//! `email[,name[,mode]]` in. Fields may be quoted (RFC 4180), so a name
+//! like "Doe, Jane" survives the round trip.
+
+use super::add;
+use crate::app::{Ctx, List};
+use crate::email::EmailAddress;
+use std::io::Write;
+
+/// What an import did.
+#[derive(Debug, Default)]
+pub struct ImportReport {
+    pub added: usize,
+    /// (line number, why) for every row left out.
+    pub skipped: Vec<(usize, String)>,
+}
+
+/// Adds every row of `text` as an active member; a bad row is reported and
+/// skipped, never fatal. A first row whose first field is `email` is a header.
+pub async fn import(ctx: &Ctx, list: &List, text: &str) -> anyhow::Result<ImportReport> {
+    let mut report = ImportReport::default();
+    for (n, fields) in records(text) {
+        let first = fields.first().map(|f| f.trim()).unwrap_or("");
+        if first.is_empty() || (n == 1 && first.eq_ignore_ascii_case("email")) {
+            continue;
+        }
+        let name = fields.get(1).map(|f| f.trim()).unwrap_or("");
+        let mode = fields
+            .get(2)
+            .map(|f| f.trim())
+            .filter(|m| !m.is_empty())
+            .unwrap_or("digest");
+        let email = match EmailAddress::parse(first) {
+            Ok(e) => e,
+            Err(e) => {
+                report.skipped.push((n, e.to_string()));
+                continue;
+            }
+        };
+        match add(ctx, list, &email, name, mode).await {
+            Ok(_) => report.added += 1,
+            Err(e) if super::MODES.contains(&mode) => return Err(e),
+            Err(e) => report.skipped.push((n, e.to_string())),
+        }
+    }
+    Ok(report)
+}
+
+/// Writes every member of `list` (whatever their status) as CSV.
+pub async fn export(ctx: &Ctx, list: &List, out: &mut impl Write) -> anyhow::Result<()> {
+    writeln!(out, "email,name,status,mode")?;
+    for m in ctx.store.members(list.id()).await? {
+        writeln!(
+            out,
+            "{},{},{},{}",
+            field(&m.email),
+            field(&m.name),
+            m.status,
+            m.mode
+        )?;
+    }
+    Ok(())
+}
+
+fn field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// Splits CSV text into records of fields, each with the line it starts on.
+/// Quoted fields may hold commas, doubled quotes and line breaks.
+fn records(text: &str) -> Vec<(usize, Vec<String>)> {
+    let mut out = Vec::new();
+    let (mut fields, mut cur) = (Vec::new(), String::new());
+    let (mut line, mut start, mut quoted, mut any) = (1, 1, false, false);
+    let mut chars = text.trim_start_matches('\u{feff}').chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                cur.push('"');
+            }
+            '"' if quoted => quoted = false,
+            '"' if cur.trim().is_empty() => {
+                cur.clear();
+                quoted = true;
+                any = true;
+            }
+            ',' if !quoted => {
+                fields.push(std::mem::take(&mut cur));
+                any = true;
+            }
+            '\n' | '\r' if !quoted => {
+                if c == '\r' && chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                if any || !cur.is_empty() {
+                    fields.push(std::mem::take(&mut cur));
+                    out.push((start, std::mem::take(&mut fields)));
+                }
+                any = false;
+                line += 1;
+                start = line;
+            }
+            c => {
+                if c == '\n' {
+                    line += 1;
+                }
+                cur.push(c);
+                any = true;
+            }
+        }
+    }
+    if any || !cur.is_empty() {
+        fields.push(cur);
+        out.push((start, fields));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_fields_round_trip() {
+        let name = "Doe, Jane \"JD\"";
+        let line = format!("jd@example.org,{},active,digest\n", field(name));
+        let recs = records(&format!("email,name,status,mode\n{line}"));
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[1].0, 2);
+        assert_eq!(recs[1].1, vec!["jd@example.org", name, "active", "digest"]);
+    }
+
+    #[test]
+    fn line_numbers_blank_lines_and_crlf() {
+        let recs = records("\u{feff}a@x.org\r\n\r\nb@x.org,\"multi\nline\"\nc@x.org");
+        let starts: Vec<usize> = recs.iter().map(|r| r.0).collect();
+        assert_eq!(starts, vec![1, 3, 5]);
+        assert_eq!(recs[1].1, vec!["b@x.org", "multi\nline"]);
+        assert_eq!(recs[2].1, vec!["c@x.org"]);
+    }
+}
