@@ -30,7 +30,7 @@ pub(super) async fn run(ctx: &Ctx, c: DigestCmd) -> anyhow::Result<i32> {
             };
             match out {
                 Some(p) => std::fs::write(&p, body)?,
-                None => print!("{body}"),
+                None => println!("{}", body.trim_end()),
             }
         }
         DigestCmd::Approve { list } => {

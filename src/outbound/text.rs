@@ -1,24 +1,75 @@
 //! Plain-text layout for mail: wrapping at 72 columns without breaking
 //! words or URLs, and splitting text into paragraphs for the HTML side.
 
-/// Wraps each paragraph at `width` columns, prefixing every line with
-/// `indent`. Quoted lines (`>`) and lines that look preformatted (leading
-/// spaces) are kept as they are, since rewrapping would garble them.
+/// A physical line at least this long was most likely broken by the
+/// writer's mail client, not by the writer: it is joined with the next.
+const SOFT_BREAK_AT: usize = 50;
+
+/// Lines kept exactly as written: quotes, and indented (preformatted) text.
+fn is_preformatted(line: &str) -> bool {
+    line.starts_with('>') || line.starts_with("  ") || line.starts_with('\t')
+}
+
+/// A line that starts a list item, so it begins a new logical line.
+fn starts_item(line: &str) -> bool {
+    let t = line.trim_start();
+    let digits = t.chars().take_while(char::is_ascii_digit).count();
+    t.starts_with(['-', '*', '\u{2022}', '+'])
+        || (digits > 0 && t[digits..].starts_with(['.', ')']))
+}
+
+/// The writer's lines, with the breaks a mail client added undone: a line
+/// that is long (or ends in a space, RFC 3676 flowed text) continues on the
+/// next unless that one is a list item or preformatted. Blank lines come
+/// back as empty strings.
+fn logical_lines(text: &str) -> Vec<(String, bool)> {
+    let mut out: Vec<(String, bool)> = Vec::new();
+    let mut open = false;
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            out.push((String::new(), false));
+            open = false;
+            continue;
+        }
+        let pre = is_preformatted(line);
+        if open && !pre && !starts_item(line) {
+            let last = &mut out.last_mut().expect("open implies a line").0;
+            last.push(' ');
+            last.push_str(line.trim());
+        } else {
+            out.push((line.trim_end().to_string(), pre));
+        }
+        open = !pre && (line.ends_with(' ') || line.chars().count() >= SOFT_BREAK_AT);
+    }
+    out
+}
+
+/// Wraps text at `width` columns, prefixing every line with `indent`.
+/// Prose is reflowed; quoted lines (`>`) and indented lines are kept as
+/// they are, since rewrapping would garble them. Words longer than a line
+/// (URLs) are never broken.
 pub fn wrap(text: &str, width: usize, indent: &str) -> String {
     let mut out = String::new();
-    for line in text.lines() {
-        let keep = line.starts_with('>') || line.starts_with("  ") || line.starts_with('\t');
-        if line.trim().is_empty() {
+    for (line, pre) in logical_lines(text) {
+        if line.is_empty() {
             out.push_str(indent.trim_end());
             out.push('\n');
             continue;
         }
-        if keep || line.chars().count() + indent.len() <= width {
+        if pre || line.chars().count() + indent.len() <= width {
             out.push_str(indent);
-            out.push_str(line.trim_end());
+            out.push_str(&line);
             out.push('\n');
             continue;
         }
+        // A list item's continuation lines hang under its text.
+        let hang = if starts_item(&line) {
+            let lead = line.len() - line.trim_start().len();
+            let marker = line.trim_start().split_whitespace().next().unwrap_or("");
+            " ".repeat(lead + marker.chars().count() + 1)
+        } else {
+            String::new()
+        };
         let mut current = String::new();
         for word in line.split_whitespace() {
             let len = current.chars().count();
@@ -26,14 +77,14 @@ pub fn wrap(text: &str, width: usize, indent: &str) -> String {
                 out.push_str(indent);
                 out.push_str(&current);
                 out.push('\n');
-                current.clear();
+                current = hang.clone();
             }
-            if !current.is_empty() {
+            if !current.trim().is_empty() {
                 current.push(' ');
             }
             current.push_str(word);
         }
-        if !current.is_empty() {
+        if !current.trim().is_empty() {
             out.push_str(indent);
             out.push_str(&current);
             out.push('\n');
@@ -42,18 +93,18 @@ pub fn wrap(text: &str, width: usize, indent: &str) -> String {
     out.trim_end_matches('\n').to_string()
 }
 
-/// Paragraphs (split on blank lines), each a list of lines, for templates
-/// that render `<p>` with `<br>` between lines.
+/// Paragraphs (split on blank lines), each a list of logical lines, for
+/// templates that render `<p>` with `<br>` between lines.
 pub fn paragraphs(text: &str) -> Vec<Vec<String>> {
     let mut out: Vec<Vec<String>> = Vec::new();
     let mut current: Vec<String> = Vec::new();
-    for line in text.lines() {
-        if line.trim().is_empty() {
+    for (line, _) in logical_lines(text) {
+        if line.is_empty() {
             if !current.is_empty() {
                 out.push(std::mem::take(&mut current));
             }
         } else {
-            current.push(line.trim_end().to_string());
+            current.push(line);
         }
     }
     if !current.is_empty() {
@@ -109,6 +160,22 @@ mod tests {
         let w = wrap("a\n\n> quoted line that is long enough to be wrapped if we were careless about quotes yes", 40, "  ");
         assert_eq!(w.lines().nth(1), Some(""));
         assert!(w.lines().nth(2).unwrap().starts_with("  > quoted"));
+    }
+
+    #[test]
+    fn reflows_client_line_breaks_but_keeps_short_lines_and_lists() {
+        let text = "We keep discovering launch risks too late. Has anyone run a pre-mortem\nwith a cross-functional team? What format worked?\n\nThanks,\nDana\n\nSteps:\n- write down why the launch failed, in one sentence, each person on their own\n- group\n1. vote";
+        let w = wrap(text, 72, "   ");
+        assert!(
+            w.starts_with("   We keep discovering launch risks too late. Has anyone run a\n   pre-mortem with a cross-functional team? What format worked?\n"),
+            "{w}"
+        );
+        assert!(w.contains("   Thanks,\n   Dana\n"), "{w}");
+        assert!(w.contains("   - write down why the launch failed, in one sentence, each person on\n     their own\n   - group\n   1. vote"), "{w}");
+        for line in w.lines() {
+            assert!(line.chars().count() <= 72, "{line}");
+        }
+        assert_eq!(paragraphs(text)[0].len(), 1);
     }
 
     #[test]
