@@ -24,6 +24,8 @@ CREATE TABLE members (
     status          TEXT NOT NULL,
     mode            TEXT NOT NULL DEFAULT 'digest',
     bounce_score    INTEGER NOT NULL DEFAULT 0,
+    -- Bounce points go stale: a bounce long after the last starts over (Mailman's rule).
+    last_bounce_at  INTEGER,
     requested_at    INTEGER NOT NULL,
     confirmed_at    INTEGER,
     left_at         INTEGER,
@@ -68,7 +70,9 @@ CREATE TABLE questions (
     subject     TEXT NOT NULL,
     body        TEXT NOT NULL,
     message_id  TEXT NOT NULL,
-    created_at  INTEGER NOT NULL
+    created_at  INTEGER NOT NULL,
+    -- The sent issue that first carried it; NULL while no digest has.
+    digest_id   INTEGER
 );
 CREATE INDEX questions_list_created ON questions (list_id, created_at);
 
@@ -79,9 +83,11 @@ CREATE TABLE answers (
     inbound_id  INTEGER UNIQUE,
     body        TEXT NOT NULL,
     message_id  TEXT NOT NULL,
-    created_at  INTEGER NOT NULL
+    created_at  INTEGER NOT NULL,
+    digest_id   INTEGER
 );
 CREATE INDEX answers_question ON answers (question_id, created_at);
+CREATE INDEX questions_undigested ON questions (list_id, digest_id);
 
 CREATE TABLE digests (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -98,6 +104,8 @@ CREATE TABLE digests (
     due_at       INTEGER,
     sent_at      INTEGER,
     recipients   INTEGER NOT NULL DEFAULT 0,
+    -- When editors were told this issue is ready for review.
+    notified_at  INTEGER,
     UNIQUE (list_id, number)
 );
 
@@ -113,6 +121,8 @@ CREATE TABLE outbox (
     status          TEXT NOT NULL DEFAULT 'queued',
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL,
+    -- Temporary failures are retried until retry_since + retry_for; `outbox retry` resets it.
+    retry_since     INTEGER NOT NULL,
     lease_until     INTEGER,
     lease_owner     TEXT,
     last_reply      TEXT NOT NULL DEFAULT '',

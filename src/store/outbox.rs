@@ -53,11 +53,11 @@ pub struct NewOutbox<'a> {
     pub payload: &'a str,
 }
 
-const INSERT: &str = "INSERT INTO outbox (dedupe_key, list_id, member_id, recipient, kind, ref_id, payload, status, next_attempt_at, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $8) ON CONFLICT (dedupe_key) DO NOTHING";
+const INSERT: &str = "INSERT INTO outbox (dedupe_key, list_id, member_id, recipient, kind, ref_id, payload, status, next_attempt_at, retry_since, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $8, $8) ON CONFLICT (dedupe_key) DO NOTHING";
 /// One delivery per active digest-mode member, in one statement.
-const EXPAND_DIGEST: &str = "INSERT INTO outbox (dedupe_key, list_id, member_id, recipient, kind, ref_id, payload, status, next_attempt_at, created_at) \
-     SELECT 'digest:' || CAST($1 AS TEXT) || ':' || CAST(m.id AS TEXT), m.list_id, m.id, m.email, 'digest', $1, '{}', 'queued', $3, $3 \
+const EXPAND_DIGEST: &str = "INSERT INTO outbox (dedupe_key, list_id, member_id, recipient, kind, ref_id, payload, status, next_attempt_at, retry_since, created_at) \
+     SELECT 'digest:' || CAST($1 AS TEXT) || ':' || CAST(m.id AS TEXT), m.list_id, m.id, m.email, 'digest', $1, '{}', 'queued', $3, $3, $3 \
      FROM members m WHERE m.list_id = $2 AND m.status = 'active' AND m.mode = 'digest' \
      ON CONFLICT (dedupe_key) DO NOTHING";
 const CLAIM_SQLITE: &str = "UPDATE outbox SET status = 'sending', lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
