@@ -55,13 +55,13 @@ async fn digest_expands_once_and_claims_are_disjoint() {
     for db in databases().await {
         eprintln!("--- outbox on {}", db.label);
         let (ctx, list) = setup(&db, "file:///nonexistent", 30).await;
-        let released = send_now(&ctx, &list, false).await.unwrap();
+        let released = send_now(&ctx, &list).await.unwrap();
         assert!(
             matches!(released, Released::Sent { recipients: 30, .. }),
             "{released:?}"
         );
         // Sending again, or a second worker racing, adds nothing.
-        let again = send_now(&ctx, &list, false).await.unwrap();
+        let again = send_now(&ctx, &list).await.unwrap();
         assert!(
             matches!(again, Released::Skipped { .. }),
             "the next issue is empty: {again:?}"
@@ -118,7 +118,7 @@ async fn file_transport_writes_one_eml_per_message() {
     let out = tempfile::tempdir().unwrap();
     let url = format!("file://{}", out.path().display());
     let (ctx, list) = setup(&db, &url, 5).await;
-    send_now(&ctx, &list, false).await.unwrap();
+    send_now(&ctx, &list).await.unwrap();
     let transport = Arc::new(Transport::new(&ctx.config.smtp, "test", 2, 0));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let workers = tokio::spawn(gazette::outbound::worker::run(

@@ -88,6 +88,7 @@ CREATE TABLE answers (
 );
 CREATE INDEX answers_question ON answers (question_id, created_at);
 CREATE INDEX questions_undigested ON questions (list_id, digest_id);
+CREATE INDEX answers_undigested ON answers (digest_id, question_id);
 
 CREATE TABLE digests (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,

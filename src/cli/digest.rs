@@ -48,14 +48,17 @@ pub(super) async fn run(ctx: &Ctx, c: DigestCmd) -> anyhow::Result<i32> {
         DigestCmd::Send { list, now } => {
             let list = resolve_list(ctx, &list).await?;
             if now {
-                print_released(&send::send_now(ctx, &list, false).await?);
+                print_released(&send::send_now(ctx, &list).await?);
             } else {
-                let d = send::approve(ctx, &list).await?;
+                let (d, released) = send::approve_and_release_if_due(ctx, &list).await?;
                 print_issue_summary(&d);
-                println!(
-                    "approved; it goes out at {} (use --now to send at once)",
-                    fmt_time(list.row.next_digest_at, &list.row.timezone)
-                );
+                match released {
+                    Some(r) => print_released(&r),
+                    None => println!(
+                        "approved; it goes out at {} (use --now to send at once)",
+                        fmt_time(list.row.next_digest_at, &list.row.timezone)
+                    ),
+                }
             }
         }
         DigestCmd::Status { list } => {
@@ -71,7 +74,7 @@ pub(super) async fn run(ctx: &Ctx, c: DigestCmd) -> anyhow::Result<i32> {
                     d.status,
                     Issue::from_json(&d.content).items.len(),
                     d.recipients,
-                    d.subject
+                    send::subject_for(&list, &d)
                 );
             }
         }

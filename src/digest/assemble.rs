@@ -1,4 +1,6 @@
-//! Assembly: which questions and answers an issue holds, in which section.
+//! Assembly: which questions and answers the next issue holds, in which
+//! section. What goes in is decided by what no sent issue carried yet, so a
+//! post is in exactly one issue as news however late its insert commits.
 
 use super::{display_name, Issue, Item, ItemAnswer, Section};
 use crate::app::{Ctx, List};
@@ -6,17 +8,17 @@ use crate::app::{Ctx, List};
 /// Unanswered questions older than this drop out of the digest.
 const UNANSWERED_FOR_MS: i64 = 30 * 24 * 3600 * 1000;
 
-/// The issue for the window `[since, until)`: new questions with their
-/// answers, new answers to earlier questions, and questions still waiting.
-pub async fn assemble(ctx: &Ctx, list: &List, since: i64, until: i64) -> anyhow::Result<Issue> {
+/// The next issue as of `now`: new questions with their answers, new
+/// answers to earlier questions, and recent questions still waiting.
+pub async fn assemble(ctx: &Ctx, list: &List, now: i64) -> anyhow::Result<Issue> {
     let (questions, answers) = ctx
         .store
-        .digest_material(list.id(), since, until, until - UNANSWERED_FOR_MS)
+        .digest_material(list.id(), now - UNANSWERED_FOR_MS)
         .await?;
     let mut items: Vec<Item> = questions
         .into_iter()
-        .map(|q| {
-            let all: Vec<ItemAnswer> = answers
+        .map(|(q, carried_before)| {
+            let shown: Vec<ItemAnswer> = answers
                 .iter()
                 .filter(|a| a.question_id == q.id)
                 .map(|a| ItemAnswer {
@@ -24,19 +26,13 @@ pub async fn assemble(ctx: &Ctx, list: &List, since: i64, until: i64) -> anyhow:
                     author: display_name(&a.author_name, &a.author_email),
                     body: a.body.clone(),
                     answered_at: a.created_at,
-                    new: a.created_at >= since,
+                    new: true,
                 })
                 .collect();
-            let (section, shown) = if q.created_at >= since {
-                (Section::New, all)
-            } else if all.iter().any(|a| a.new) {
-                // Earlier answers went out in earlier issues.
-                (
-                    Section::Updated,
-                    all.into_iter().filter(|a| a.new).collect(),
-                )
-            } else {
-                (Section::Unanswered, all)
+            let section = match (carried_before, shown.is_empty()) {
+                (false, _) => Section::New,
+                (true, false) => Section::Updated,
+                (true, true) => Section::Unanswered,
             };
             Item {
                 question_id: q.id,

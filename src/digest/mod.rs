@@ -17,11 +17,11 @@ pub struct Issue {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Section {
-    /// Asked since the last issue.
+    /// Not carried by any earlier issue.
     New,
-    /// Asked earlier, answered since the last issue.
+    /// Carried earlier, with answers no issue carried yet.
     Updated,
-    /// Asked earlier and still waiting for an answer.
+    /// Carried earlier and still without any answer.
     Unanswered,
 }
 
@@ -52,7 +52,7 @@ pub struct ItemAnswer {
     pub author: String,
     pub body: String,
     pub answered_at: i64,
-    /// Arrived since the last issue.
+    /// Not carried by an earlier issue.
     pub new: bool,
 }
 

@@ -1,6 +1,6 @@
 //! The life of an issue: draft (re-assembled on demand), approved (content
-//! frozen), sent (expanded into one outbox row per member, once), or skipped
-//! when empty.
+//! and subject frozen), sent (expanded into one outbox row per member, once,
+//! in the transaction that marks what it carried), or skipped when empty.
 
 use super::assemble::assemble;
 use super::Issue;
@@ -19,27 +19,39 @@ pub fn default_subject(list: &List, at_ms: i64) -> String {
     format!("{} digest, {}", list.name(), when.format("%-d %b %Y"))
 }
 
-/// The open issue, freshly assembled if it is still a draft.
+/// The subject an issue goes out with: the editor's, else the default for
+/// the day it is sent (the slot it is due at, or the next slot).
+pub fn subject_for(list: &List, d: &DigestRow) -> String {
+    if !d.subject.trim().is_empty() {
+        return d.subject.clone();
+    }
+    let now = crate::now_ms();
+    let when = d
+        .due_at
+        .or(list.row.next_digest_at.filter(|&t| t > now))
+        .unwrap_or(now);
+    default_subject(list, when)
+}
+
+/// The open issue, freshly assembled if it is still a draft. Its `subject`
+/// is the one it would go out with.
 pub async fn draft(ctx: &Ctx, list: &List) -> anyhow::Result<DigestRow> {
     let mut d = match ctx.store.open_digest(list.id()).await? {
         Some(d) => d,
         None => {
-            let since = ctx
-                .store
-                .last_closed_until(list.id())
+            ctx.store
+                .create_draft(list.id(), list.row.created_at)
                 .await?
-                .unwrap_or(list.row.created_at);
-            let subject = default_subject(list, crate::now_ms());
-            ctx.store.create_draft(list.id(), &subject, since).await?
         }
     };
     if d.status == DRAFT {
-        let issue = assemble(ctx, list, d.since, crate::now_ms()).await?;
+        let issue = assemble(ctx, list, crate::now_ms()).await?;
         d.content = issue.to_json();
         ctx.store
             .update_draft(d.id, &d.subject, &d.intro, &d.content)
             .await?;
     }
+    d.subject = subject_for(list, &d);
     Ok(d)
 }
 
@@ -55,52 +67,51 @@ pub enum Released {
     AwaitingApproval { digest_id: i64 },
 }
 
-/// Freezes the open draft's content (editor approval).
+/// Freezes the open draft's content and subject (editor approval).
 pub async fn approve(ctx: &Ctx, list: &List) -> anyhow::Result<DigestRow> {
     let d = draft(ctx, list).await?;
     if d.status == DRAFT {
         let now = crate::now_ms();
-        let issue = assemble(ctx, list, d.since, now).await?;
+        let issue = assemble(ctx, list, now).await?;
         ctx.store
-            .approve_digest(d.id, &issue.to_json(), now)
+            .approve_digest(d.id, &issue.to_json(), now, &d.subject)
             .await?;
     }
     Ok(ctx.store.digest(d.id).await?.unwrap_or(d))
 }
 
-/// Sends the open issue now: approves it first unless `respect_approval`
-/// and the list requires an editor's approval.
-pub async fn send_now(ctx: &Ctx, list: &List, respect_approval: bool) -> anyhow::Result<Released> {
-    let d = draft(ctx, list).await?;
-    if d.status == DRAFT && respect_approval && list.row.require_approval {
-        if Issue::from_json(&d.content).is_empty() {
-            ctx.store.skip_digest(d.id, crate::now_ms()).await?;
-            return Ok(Released::Skipped { digest_id: d.id });
-        }
-        if ctx.store.mark_digest_due(d.id).await? {
-            notify_editors(ctx, list, &d, true).await?;
-        }
-        return Ok(Released::AwaitingApproval { digest_id: d.id });
-    }
+/// Sends the open issue now, approving it first (an editor's action).
+pub async fn send_now(ctx: &Ctx, list: &List) -> anyhow::Result<Released> {
     let d = approve(ctx, list).await?;
     release(ctx, list, &d).await
 }
 
-/// Expands an approved issue into deliveries, exactly once.
+/// Expands an approved issue into deliveries, exactly once, and records
+/// what it carried so the next issue starts after it.
 pub async fn release(ctx: &Ctx, list: &List, d: &DigestRow) -> anyhow::Result<Released> {
     if d.status != APPROVED {
         return Ok(Released::AlreadyReleased { digest_id: d.id });
     }
-    if Issue::from_json(&d.content).is_empty() {
+    let issue = Issue::from_json(&d.content);
+    if issue.is_empty() {
         ctx.store
             .skip_digest(d.id, d.until_at.unwrap_or_else(crate::now_ms))
             .await?;
         return Ok(Released::Skipped { digest_id: d.id });
     }
+    let questions: Vec<i64> = issue.items.iter().map(|i| i.question_id).collect();
+    let answers: Vec<i64> = issue
+        .items
+        .iter()
+        .flat_map(|i| i.answers.iter().map(|a| a.answer_id))
+        .collect();
     let mut tx = ctx.store.begin_write().await?;
     if !ctx.store.mark_digest_sent(&mut tx, d.id).await? {
         return Ok(Released::AlreadyReleased { digest_id: d.id });
     }
+    ctx.store
+        .mark_digested(&mut tx, d.id, &questions, &answers)
+        .await?;
     let n = ctx.store.expand_digest(&mut tx, d.id, list.id()).await?;
     ctx.store
         .set_digest_recipients(&mut tx, d.id, n as i64)
@@ -114,7 +125,7 @@ pub async fn release(ctx: &Ctx, list: &List, d: &DigestRow) -> anyhow::Result<Re
     })
 }
 
-/// Approving an issue whose slot already passed sends it right away.
+/// Approves the open issue; one whose slot already passed goes out at once.
 pub async fn approve_and_release_if_due(
     ctx: &Ctx,
     list: &List,
@@ -127,12 +138,58 @@ pub async fn approve_and_release_if_due(
     Ok((d, None))
 }
 
+/// Moves a due issue on, for the scheduler: sends it when approved (or when
+/// the list needs no approval), skips it when empty, otherwise tells the
+/// editors once that it waits for them. `None` when there was nothing to do.
+/// Safe to call on every pass and from every worker.
+pub async fn advance(ctx: &Ctx, list: &List) -> anyhow::Result<Option<Released>> {
+    let Some(d) = ctx.store.open_digest(list.id()).await? else {
+        return Ok(None);
+    };
+    if d.due_at.is_none() {
+        return Ok(None);
+    }
+    if d.status == APPROVED {
+        return release(ctx, list, &d).await.map(Some);
+    }
+    if !list.row.require_approval {
+        return send_now(ctx, list).await.map(Some);
+    }
+    if d.notified_at.is_some() {
+        return Ok(None); // editors know; nothing changes until one approves
+    }
+    let d = draft(ctx, list).await?;
+    if Issue::from_json(&d.content).is_empty() {
+        ctx.store.skip_digest(d.id, crate::now_ms()).await?;
+        return Ok(Some(Released::Skipped { digest_id: d.id }));
+    }
+    notify_editors(ctx, list, &d, true).await?;
+    Ok(Some(Released::AwaitingApproval { digest_id: d.id }))
+}
+
+/// Before the send time: tells the editors the draft is ready for review,
+/// once per issue, when it has something in it. True when they were told.
+pub async fn notify_ahead(ctx: &Ctx, list: &List) -> anyhow::Result<bool> {
+    if ctx.store.editors(list.id()).await?.is_empty() {
+        return Ok(false);
+    }
+    let d = draft(ctx, list).await?;
+    if d.status != DRAFT || d.notified_at.is_some() || Issue::from_json(&d.content).is_empty() {
+        return Ok(false);
+    }
+    notify_editors(ctx, list, &d, list.row.require_approval).await?;
+    Ok(true)
+}
+
 async fn notify_editors(
     ctx: &Ctx,
     list: &List,
     d: &DigestRow,
     awaiting_approval: bool,
 ) -> anyhow::Result<()> {
+    if !ctx.store.mark_digest_notified(d.id).await? {
+        return Ok(()); // another worker told them
+    }
     let notice = Notice::DigestReady {
         digest_id: d.id,
         awaiting_approval,
@@ -152,7 +209,7 @@ async fn notify_editors(
 }
 
 /// The open issue as `member` (default: the first active member) would
-/// receive it: (text, HTML).
+/// receive it: (issue, text, HTML).
 pub async fn preview(
     ctx: &Ctx,
     list: &List,

@@ -26,6 +26,8 @@ pub struct DigestRow {
     pub due_at: Option<i64>,
     pub sent_at: Option<i64>,
     pub recipients: i64,
+    /// When editors were told the issue is ready for review.
+    pub notified_at: Option<i64>,
 }
 
 impl DigestRow {
@@ -45,29 +47,40 @@ impl DigestRow {
             due_at: col(r, "due_at")?,
             sent_at: col(r, "sent_at")?,
             recipients: col(r, "recipients")?,
+            notified_at: col(r, "notified_at")?,
         })
     }
 }
 
-const SELECT_OPEN: &str = "SELECT id, list_id, number, status, subject, intro, since, until_at, content, created_at, approved_at, due_at, sent_at, recipients FROM digests WHERE list_id = $1 AND status IN ('draft', 'approved') ORDER BY number DESC LIMIT 1";
-const SELECT_BY_ID: &str = "SELECT id, list_id, number, status, subject, intro, since, until_at, content, created_at, approved_at, due_at, sent_at, recipients FROM digests WHERE id = $1";
-const SELECT_RECENT: &str = "SELECT id, list_id, number, status, subject, intro, since, until_at, content, created_at, approved_at, due_at, sent_at, recipients FROM digests WHERE list_id = $1 ORDER BY number DESC LIMIT $2";
+const SELECT_OPEN: &str = "SELECT id, list_id, number, status, subject, intro, since, until_at, content, created_at, approved_at, due_at, sent_at, recipients, notified_at FROM digests WHERE list_id = $1 AND status IN ('draft', 'approved') ORDER BY number DESC LIMIT 1";
+const SELECT_BY_ID: &str = "SELECT id, list_id, number, status, subject, intro, since, until_at, content, created_at, approved_at, due_at, sent_at, recipients, notified_at FROM digests WHERE id = $1";
+const SELECT_RECENT: &str = "SELECT id, list_id, number, status, subject, intro, since, until_at, content, created_at, approved_at, due_at, sent_at, recipients, notified_at FROM digests WHERE list_id = $1 ORDER BY number DESC LIMIT $2";
 const SELECT_LAST_CLOSED: &str =
     "SELECT MAX(until_at) FROM digests WHERE list_id = $1 AND status IN ('sent', 'skipped')";
 const SELECT_NEXT_NUMBER: &str =
     "SELECT COALESCE(MAX(number), 0) + 1 FROM digests WHERE list_id = $1";
-const INSERT_DRAFT: &str = "INSERT INTO digests (list_id, number, status, subject, since, content, created_at) VALUES ($1, $2, 'draft', $3, $4, $5, $6) \
+const SELECT_OPEN_ID: &str = "SELECT id FROM digests WHERE list_id = $1 AND status IN ('draft', 'approved') ORDER BY number DESC LIMIT 1";
+/// A draft's subject stays empty until an editor sets one or it is
+/// approved, so the default carries the date it goes out, not today's.
+const INSERT_DRAFT: &str = "INSERT INTO digests (list_id, number, status, subject, since, content, created_at) VALUES ($1, $2, 'draft', '', $3, $4, $5) \
      ON CONFLICT (list_id, number) DO NOTHING";
 const UPDATE_DRAFT: &str =
     "UPDATE digests SET subject = $2, intro = $3, content = $4 WHERE id = $1 AND status = 'draft'";
 /// Freezes a draft's content and window end; only from `draft`.
-const APPROVE: &str = "UPDATE digests SET status = 'approved', content = $2, until_at = $3, approved_at = $4 WHERE id = $1 AND status = 'draft'";
+const APPROVE: &str = "UPDATE digests SET status = 'approved', content = $2, until_at = $3, approved_at = $4, subject = $5 WHERE id = $1 AND status = 'draft'";
 const MARK_SKIPPED: &str = "UPDATE digests SET status = 'skipped', until_at = $2, content = '[]' WHERE id = $1 AND status IN ('draft', 'approved')";
 /// The one transition that expands an issue into deliveries; its
 /// compare-and-set makes expansion happen once however many workers try.
 const MARK_SENT: &str =
     "UPDATE digests SET status = 'sent', sent_at = $2 WHERE id = $1 AND status = 'approved'";
+/// The schedule fired for this issue at slot `$2`.
 const MARK_DUE: &str = "UPDATE digests SET due_at = $2 WHERE id = $1 AND due_at IS NULL";
+const MARK_NOTIFIED: &str =
+    "UPDATE digests SET notified_at = $2 WHERE id = $1 AND notified_at IS NULL";
+/// Compare-and-set on the list's persisted next run: only the worker that
+/// moves it from the value it read fires the digest.
+const CLAIM_SLOT: &str =
+    "UPDATE lists SET next_digest_at = $3 WHERE id = $1 AND next_digest_at = $2";
 const SET_RECIPIENTS: &str = "UPDATE digests SET recipients = $2 WHERE id = $1";
 
 impl Store {
@@ -96,35 +109,50 @@ impl Store {
         rows.iter().map(DigestRow::from_row).collect()
     }
 
-    /// Where the next issue's window starts: the end of the last sent or
-    /// skipped issue.
-    pub async fn last_closed_until(&self, list_id: i64) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar(SELECT_LAST_CLOSED)
-            .bind(list_id)
-            .fetch_one(self.pool())
-            .await?)
-    }
-
     /// Opens a draft (or returns the one a concurrent caller just opened).
-    pub async fn create_draft(&self, list_id: i64, subject: &str, since: i64) -> Result<DigestRow> {
+    pub async fn create_draft(&self, list_id: i64, since: i64) -> Result<DigestRow> {
         let mut tx = self.begin_write().await?;
-        let number: i64 = sqlx::query_scalar(SELECT_NEXT_NUMBER)
-            .bind(list_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        sqlx::query(INSERT_DRAFT)
-            .bind(list_id)
-            .bind(number)
-            .bind(subject)
-            .bind(since)
-            .bind("[]")
-            .bind(crate::now_ms())
-            .execute(&mut *tx)
-            .await?;
+        open_in(&mut tx, list_id, since).await?;
         tx.commit().await?;
         self.open_digest(list_id)
             .await?
             .ok_or_else(|| super::StoreError::Corrupt("draft vanished after insert".into()))
+    }
+
+    /// Fires the schedule slot `expected` of a list: in one transaction,
+    /// moves the list's next run to `next` (compare-and-set, so of several
+    /// workers exactly one wins) and marks the open issue due at `expected`,
+    /// opening a draft if there is none. A crash after this leaves a due
+    /// issue that the next scheduler pass sends; nothing is lost between
+    /// claiming the slot and acting on it. False when another worker won.
+    pub async fn fire_slot(
+        &self,
+        list_id: i64,
+        expected: i64,
+        next: i64,
+        since: i64,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let won = sqlx::query(CLAIM_SLOT)
+            .bind(list_id)
+            .bind(expected)
+            .bind(next)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        if !won {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let id = open_in(&mut tx, list_id, since).await?;
+        sqlx::query(MARK_DUE)
+            .bind(id)
+            .bind(expected)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     pub async fn update_draft(
@@ -144,12 +172,20 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    pub async fn approve_digest(&self, id: i64, content: &str, until: i64) -> Result<bool> {
+    /// Freezes a draft with its final content and subject.
+    pub async fn approve_digest(
+        &self,
+        id: i64,
+        content: &str,
+        until: i64,
+        subject: &str,
+    ) -> Result<bool> {
         let done = sqlx::query(APPROVE)
             .bind(id)
             .bind(content)
             .bind(until)
             .bind(crate::now_ms())
+            .bind(subject)
             .execute(self.pool())
             .await?;
         Ok(done.rows_affected() == 1)
@@ -174,9 +210,9 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Records that the schedule fired for this issue; true the first time.
-    pub async fn mark_digest_due(&self, id: i64) -> Result<bool> {
-        let done = sqlx::query(MARK_DUE)
+    /// Records that editors were told; true the first time.
+    pub async fn mark_digest_notified(&self, id: i64) -> Result<bool> {
+        let done = sqlx::query(MARK_NOTIFIED)
             .bind(id)
             .bind(crate::now_ms())
             .execute(self.pool())
@@ -192,4 +228,37 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// The id of the list's open issue, opening a draft when there is none.
+/// The new draft's window starts where the last closed issue ended.
+async fn open_in(tx: &mut Tx, list_id: i64, since_default: i64) -> Result<i64> {
+    let open: Option<i64> = sqlx::query_scalar(SELECT_OPEN_ID)
+        .bind(list_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if let Some(id) = open {
+        return Ok(id);
+    }
+    let since: Option<i64> = sqlx::query_scalar(SELECT_LAST_CLOSED)
+        .bind(list_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    let number: i64 = sqlx::query_scalar(SELECT_NEXT_NUMBER)
+        .bind(list_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    sqlx::query(INSERT_DRAFT)
+        .bind(list_id)
+        .bind(number)
+        .bind(since.unwrap_or(since_default))
+        .bind("[]")
+        .bind(crate::now_ms())
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query_scalar(SELECT_OPEN_ID)
+        .bind(list_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| super::StoreError::Corrupt("draft vanished after insert".into()))
 }

@@ -35,11 +35,6 @@ const SELECT_ALL: &str = "SELECT id, address, name, schedule, timezone, require_
 const SELECT_BY_ADDRESS: &str = "SELECT id, address, name, schedule, timezone, require_approval, next_digest_at, created_at FROM lists WHERE address = $1";
 const SELECT_BY_ID: &str = "SELECT id, address, name, schedule, timezone, require_approval, next_digest_at, created_at FROM lists WHERE id = $1";
 const UPDATE_LIST: &str = "UPDATE lists SET name = $2, schedule = $3, timezone = $4, require_approval = $5, next_digest_at = $6 WHERE id = $1";
-/// Compare-and-set on the persisted next run: only the worker that moves it
-/// from the value it read fires the digest.
-const CLAIM_DIGEST_SLOT: &str =
-    "UPDATE lists SET next_digest_at = $3 WHERE id = $1 AND next_digest_at = $2";
-
 pub struct NewList<'a> {
     pub address: &'a str,
     pub name: &'a str,
@@ -96,16 +91,5 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(())
-    }
-
-    /// True when this caller won the slot `expected` and moved it to `next`.
-    pub async fn claim_digest_slot(&self, list_id: i64, expected: i64, next: i64) -> Result<bool> {
-        let done = sqlx::query(CLAIM_DIGEST_SLOT)
-            .bind(list_id)
-            .bind(expected)
-            .bind(next)
-            .execute(self.pool())
-            .await?;
-        Ok(done.rows_affected() == 1)
     }
 }

@@ -1,6 +1,6 @@
 //! Questions and answers.
 
-use super::{col, Result, Store};
+use super::{col, Result, Store, Tx};
 use sqlx::any::AnyRow;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,19 +67,27 @@ const SELECT_QUESTION: &str = "SELECT q.id, q.list_id, q.member_id, q.subject, q
      FROM questions q JOIN members m ON m.id = q.member_id WHERE q.id = $1";
 const SELECT_ANSWER: &str = "SELECT a.id, a.question_id, a.member_id, a.body, a.message_id, a.created_at, m.email AS author_email, m.name AS author_name \
      FROM answers a JOIN members m ON m.id = a.member_id WHERE a.id = $1";
-/// Questions for a digest window: asked in the window, answered in the
-/// window, or asked within `$4` and still unanswered at its end.
-const SELECT_DIGEST_QUESTIONS: &str = "SELECT q.id, q.list_id, q.member_id, q.subject, q.body, q.message_id, q.created_at, m.email AS author_email, m.name AS author_name \
+/// The material of the next issue, by what no sent issue carried yet
+/// (not by time windows, which lose rows whose insert commits after an
+/// issue is frozen): questions never carried; carried questions with
+/// answers never carried; and carried questions asked since `$2` that
+/// still have no answer at all.
+const SELECT_DIGEST_QUESTIONS: &str = "SELECT q.id, q.list_id, q.member_id, q.subject, q.body, q.message_id, q.created_at, q.digest_id, m.email AS author_email, m.name AS author_name \
      FROM questions q JOIN members m ON m.id = q.member_id \
-     WHERE q.list_id = $1 AND q.created_at < $3 AND ( \
-        q.created_at >= $2 \
-        OR EXISTS (SELECT 1 FROM answers a WHERE a.question_id = q.id AND a.created_at >= $2 AND a.created_at < $3) \
-        OR (q.created_at >= $4 AND NOT EXISTS (SELECT 1 FROM answers a WHERE a.question_id = q.id AND a.created_at < $3))) \
+     WHERE q.list_id = $1 AND ( \
+        q.digest_id IS NULL \
+        OR EXISTS (SELECT 1 FROM answers a WHERE a.question_id = q.id AND a.digest_id IS NULL) \
+        OR (q.created_at >= $2 AND NOT EXISTS (SELECT 1 FROM answers a WHERE a.question_id = q.id))) \
      ORDER BY q.created_at, q.id";
-/// Answers (up to the window's end) to the questions of a digest window.
+/// Answers no sent issue carried yet, to the list's questions.
 const SELECT_DIGEST_ANSWERS: &str = "SELECT a.id, a.question_id, a.member_id, a.body, a.message_id, a.created_at, m.email AS author_email, m.name AS author_name \
      FROM answers a JOIN members m ON m.id = a.member_id JOIN questions q ON q.id = a.question_id \
-     WHERE q.list_id = $1 AND q.created_at < $2 AND a.created_at < $2 ORDER BY a.created_at, a.id";
+     WHERE q.list_id = $1 AND a.digest_id IS NULL ORDER BY a.created_at, a.id";
+/// Records that a sent issue carried a question (first issue wins).
+const MARK_QUESTION_DIGESTED: &str =
+    "UPDATE questions SET digest_id = $2 WHERE id = $1 AND digest_id IS NULL";
+const MARK_ANSWER_DIGESTED: &str =
+    "UPDATE answers SET digest_id = $2 WHERE id = $1 AND digest_id IS NULL";
 
 pub struct NewQuestion<'a> {
     pub list_id: i64,
@@ -157,36 +165,59 @@ impl Store {
         row.as_ref().map(AnswerRow::from_row).transpose()
     }
 
-    /// Questions and their answers for the window `[since, until)`;
-    /// unanswered questions asked since `unanswered_since` are carried along.
+    /// The questions (with `digest_id` telling whether an earlier issue
+    /// carried them) and the not-yet-carried answers for the next issue;
+    /// unanswered questions asked since `unanswered_since` ride along.
     pub async fn digest_material(
         &self,
         list_id: i64,
-        since: i64,
-        until: i64,
         unanswered_since: i64,
-    ) -> Result<(Vec<QuestionRow>, Vec<AnswerRow>)> {
+    ) -> Result<(Vec<(QuestionRow, bool)>, Vec<AnswerRow>)> {
         let qs = sqlx::query(SELECT_DIGEST_QUESTIONS)
             .bind(list_id)
-            .bind(since)
-            .bind(until)
             .bind(unanswered_since)
             .fetch_all(self.pool())
             .await?;
         let answers = sqlx::query(SELECT_DIGEST_ANSWERS)
             .bind(list_id)
-            .bind(until)
             .fetch_all(self.pool())
             .await?;
-        let qs: Vec<QuestionRow> = qs
+        let qs = qs
             .iter()
-            .map(QuestionRow::from_row)
+            .map(|r| {
+                Ok((
+                    QuestionRow::from_row(r)?,
+                    col::<Option<i64>>(r, "digest_id")?.is_some(),
+                ))
+            })
             .collect::<Result<_>>()?;
-        let mut ans: Vec<AnswerRow> = answers
+        let ans = answers
             .iter()
             .map(AnswerRow::from_row)
             .collect::<Result<_>>()?;
-        ans.retain(|a| qs.iter().any(|q| q.id == a.question_id));
         Ok((qs, ans))
+    }
+
+    /// Marks what a sent issue carried, inside the transaction that sends it.
+    pub async fn mark_digested(
+        &self,
+        tx: &mut Tx,
+        digest_id: i64,
+        question_ids: &[i64],
+        answer_ids: &[i64],
+    ) -> Result<()> {
+        for (sql, ids) in [
+            (MARK_QUESTION_DIGESTED, question_ids),
+            (MARK_ANSWER_DIGESTED, answer_ids),
+        ] {
+            for &id in ids {
+                sqlx::query(sql)
+                    .bind(id)
+                    .bind(digest_id)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 }

@@ -113,9 +113,7 @@ async fn gazette_pipeline(n: usize) -> f64 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let start = Instant::now();
-    gazette::digest::send::send_now(&ctx, &list, false)
-        .await
-        .unwrap();
+    gazette::digest::send::send_now(&ctx, &list).await.unwrap();
     while sink.count() < n + 1 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

@@ -1,0 +1,244 @@
+//! The digest's life on both databases, driven through the scheduler the
+//! way `serve` drives it: a slot fires once however many workers race;
+//! after downtime it fires once; a crash between claiming the slot and
+//! sending leaves a due issue the next pass sends; a post whose insert
+//! commits late still makes exactly one issue; approval lists wait for an
+//! editor, who hears about the draft before the slot.
+
+mod common;
+
+use common::*;
+use gazette::app::{Ctx, List};
+use gazette::digest::scheduler::{tick, Memory};
+use gazette::digest::Issue;
+use gazette::email::EmailAddress;
+use gazette::posts::{self, Post};
+
+const DAY: i64 = 24 * 3600 * 1000;
+
+async fn setup(db: &TestDb, require_approval: bool) -> (Ctx, List) {
+    let ctx = Ctx::open(test_config(db, "file:///nonexistent", &[]))
+        .await
+        .unwrap();
+    let spec = gazette::lists::ListSpec {
+        address: "pm@lists.example.org",
+        name: "PM Circle",
+        schedule: "0 8 * * MON",
+        timezone: "Europe/Paris",
+        require_approval,
+    };
+    let list = gazette::lists::create(&ctx, &spec).await.unwrap();
+    for who in ["ann", "bob", "cy"] {
+        let e = EmailAddress::parse(&format!("{who}@example.org")).unwrap();
+        gazette::membership::add(&ctx, &list, &e, "", "digest")
+            .await
+            .unwrap();
+    }
+    (ctx, list)
+}
+
+async fn member(ctx: &Ctx, list: &List, who: &str) -> gazette::store::members::MemberRow {
+    let e = EmailAddress::parse(&format!("{who}@example.org")).unwrap();
+    gazette::membership::find(ctx, list, &e)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn ask(ctx: &Ctx, list: &List, who: &str, subject: &str) -> i64 {
+    let m = member(ctx, list, who).await;
+    let id = format!("<{subject}@example.org>").replace(' ', "-");
+    let post = Post {
+        inbound_id: None,
+        subject,
+        body: "Body of the question.",
+        message_id: &id,
+    };
+    posts::ask(ctx, list, &m, &post).await.unwrap()
+}
+
+async fn answer(ctx: &Ctx, list: &List, who: &str, question: i64, body: &str) -> i64 {
+    let m = member(ctx, list, who).await;
+    let q = ctx.store.question(question).await.unwrap().unwrap();
+    let post = Post {
+        inbound_id: None,
+        subject: "",
+        body,
+        message_id: "<a@example.org>",
+    };
+    posts::answer(ctx, list, &q, &m, &post).await.unwrap()
+}
+
+/// Pretends the list's slot passed `ago_ms` ago.
+async fn make_due(ctx: &Ctx, list: &List, ago_ms: i64) -> List {
+    let mut row = ctx.store.list_by_id(list.id()).await.unwrap().unwrap();
+    row.next_digest_at = Some(gazette::now_ms() - ago_ms);
+    ctx.store.update_list(&row).await.unwrap();
+    ctx.list(row)
+}
+
+async fn digests_queued(ctx: &Ctx) -> i64 {
+    ctx.store
+        .outbox_counts()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|(k, _, _)| k == "digest")
+        .map(|(_, _, n)| n)
+        .sum()
+}
+
+async fn reload(ctx: &Ctx, list: &List) -> List {
+    ctx.list(ctx.store.list_by_id(list.id()).await.unwrap().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scheduled_issues_fire_once_and_lose_nothing() {
+    for db in databases().await {
+        eprintln!("--- digest schedule on {}", db.label);
+        let (ctx, list) = setup(&db, false).await;
+        let other = Ctx::open(test_config(&db, "file:///nonexistent", &[]))
+            .await
+            .unwrap();
+        let q1 = ask(&ctx, &list, "ann", "Roadmaps").await;
+
+        // Three weekly slots missed (downtime); two workers race the pass.
+        let list = make_due(&ctx, &list, 15 * DAY).await;
+        let (a, b) = tokio::join!(
+            async { tick(&ctx, &mut Memory::default()).await.unwrap() },
+            async { tick(&other, &mut Memory::default()).await.unwrap() }
+        );
+        assert_eq!(a + b, 1, "exactly one worker fires the slot");
+        assert_eq!(digests_queued(&ctx).await, 3, "one issue, once per member");
+        let after = reload(&ctx, &list).await;
+        let next = after.row.next_digest_at.unwrap();
+        assert!(
+            next > gazette::now_ms(),
+            "after downtime the next slot is ahead"
+        );
+        assert!(next - gazette::now_ms() <= 7 * DAY);
+        tick(&ctx, &mut Memory::default()).await.unwrap();
+        assert_eq!(
+            digests_queued(&ctx).await,
+            3,
+            "missed slots do not fire again"
+        );
+        let sent = &ctx.store.recent_digests(list.id(), 1).await.unwrap()[0];
+        assert_eq!(sent.status, "sent");
+        let slot_day = {
+            use chrono::TimeZone;
+            chrono_tz::Europe::Paris
+                .timestamp_millis_opt(sent.due_at.unwrap())
+                .unwrap()
+                .format("%-d %b %Y")
+                .to_string()
+        };
+        assert_eq!(sent.subject, format!("PM Circle digest, {slot_day}"));
+
+        // An answer whose row is stamped before the freeze but commits
+        // after it (a slow writer) still goes out once, in the next issue.
+        let late = answer(
+            &ctx,
+            &list,
+            "bob",
+            q1,
+            "Quarterly, with a rolling six weeks.",
+        )
+        .await;
+        sqlx::query("UPDATE answers SET created_at = $1 WHERE id = $2")
+            .bind(sent.until_at.unwrap() - 1)
+            .bind(late)
+            .execute(ctx.store.pool())
+            .await
+            .unwrap();
+
+        // A crash right after the slot was claimed: the issue is due, nothing sent.
+        let list = make_due(&ctx, &after, 1000).await;
+        let next = gazette::digest::scheduler::next_slot(&list, gazette::now_ms()).unwrap();
+        assert!(ctx
+            .store
+            .fire_slot(list.id(), list.row.next_digest_at.unwrap(), next, 0)
+            .await
+            .unwrap());
+        assert_eq!(digests_queued(&ctx).await, 3);
+        // The restarted scheduler's next pass finds the due issue and sends it.
+        assert_eq!(tick(&other, &mut Memory::default()).await.unwrap(), 0);
+        assert_eq!(
+            digests_queued(&ctx).await,
+            6,
+            "the due issue went out after the crash"
+        );
+        let second = &ctx.store.recent_digests(list.id(), 1).await.unwrap()[0];
+        let issue = Issue::from_json(&second.content);
+        assert_eq!(issue.items.len(), 1);
+        assert_eq!(issue.items[0].question_id, q1);
+        assert_eq!(issue.items[0].section, gazette::digest::Section::Updated);
+        assert_eq!(issue.items[0].answers.len(), 1);
+        assert_eq!(issue.items[0].answers[0].answer_id, late);
+
+        // Nothing new: the next slot is skipped, no mail.
+        let list = make_due(&ctx, &list, 1000).await;
+        tick(&ctx, &mut Memory::default()).await.unwrap();
+        assert_eq!(digests_queued(&ctx).await, 6);
+        let third = &ctx.store.recent_digests(list.id(), 1).await.unwrap()[0];
+        assert_eq!(third.status, "skipped");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn approval_lists_wait_for_an_editor_who_is_told_ahead() {
+    for db in databases().await {
+        eprintln!("--- digest approval on {}", db.label);
+        let (ctx, list) = setup(&db, true).await;
+        let editor = EmailAddress::parse("ed@example.org").unwrap();
+        gazette::lists::add_editor(&ctx, &list, &editor)
+            .await
+            .unwrap();
+        ask(&ctx, &list, "ann", "Hiring").await;
+        let editor_notices = || async {
+            let rows = ctx
+                .store
+                .claim("t", gazette::now_ms() + 60_000, 100)
+                .await
+                .unwrap();
+            let n = rows
+                .iter()
+                .filter(|r| r.recipient == "ed@example.org" && r.payload.contains("digest_ready"))
+                .count();
+            for r in rows {
+                ctx.store.mark_sent(r.id, "250 test").await.unwrap();
+            }
+            n
+        };
+        assert_eq!(editor_notices().await, 0);
+
+        // Twelve hours before the slot: the editor hears about the draft, once.
+        let mut row = list.row.clone();
+        row.next_digest_at = Some(gazette::now_ms() + 12 * 3600 * 1000);
+        ctx.store.update_list(&row).await.unwrap();
+        let mut memory = Memory::default();
+        tick(&ctx, &mut memory).await.unwrap();
+        tick(&ctx, &mut Memory::default()).await.unwrap();
+        assert_eq!(editor_notices().await, 1, "told once before the slot");
+
+        // The slot passes unapproved: nothing goes out, and nobody is told twice.
+        let list = make_due(&ctx, &list, 1000).await;
+        tick(&ctx, &mut memory).await.unwrap();
+        tick(&ctx, &mut memory).await.unwrap();
+        assert_eq!(digests_queued(&ctx).await, 0, "waits for approval");
+        assert_eq!(editor_notices().await, 0);
+
+        // Approval after the slot sends at once.
+        let (d, released) = gazette::digest::send::approve_and_release_if_due(&ctx, &list)
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                released,
+                Some(gazette::digest::send::Released::Sent { recipients: 3, .. })
+            ),
+            "{released:?} {d:?}"
+        );
+        assert_eq!(digests_queued(&ctx).await, 3);
+    }
+}
