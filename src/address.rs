@@ -13,6 +13,9 @@ pub enum Command {
     Confirm(String),
     Reply(String),
     Bounce(String),
+    /// `postmaster@` or `abuse@` the list's domain (RFC 5321 4.5.1, RFC
+    /// 2142): kept for the operator, never answered.
+    Operator(String),
 }
 
 impl Command {
@@ -26,6 +29,7 @@ impl Command {
             Command::Confirm(t) => Some(format!("confirm-{t}")),
             Command::Reply(t) => Some(format!("reply-{t}")),
             Command::Bounce(t) => Some(format!("bounce-{t}")),
+            Command::Operator(_) => None,
         }
     }
 
@@ -62,6 +66,7 @@ impl Command {
             Command::Confirm(_) => "confirm",
             Command::Reply(_) => "reply",
             Command::Bounce(_) => "bounce",
+            Command::Operator(_) => "operator",
         }
     }
 }
@@ -101,6 +106,9 @@ impl ListAddress {
 
     /// The address for a command, e.g. `pm+reply-abc@lists.example.org`.
     pub fn for_command(&self, command: &Command) -> String {
+        if let Command::Operator(local) = command {
+            return format!("{local}@{}", self.domain);
+        }
         match command.suffix() {
             None => self.posting(),
             Some(s) => format!("{}{}{}@{}", self.local, self.separator, s, self.domain),
@@ -122,6 +130,11 @@ impl ListAddress {
         let local = email.local_part();
         if local.eq_ignore_ascii_case(&self.local) {
             return Some(Command::Post);
+        }
+        for role in ["postmaster", "abuse"] {
+            if local.eq_ignore_ascii_case(role) {
+                return Some(Command::Operator(role.into()));
+            }
         }
         let (base, suffix) = local.split_once(self.separator)?;
         if !base.eq_ignore_ascii_case(&self.local) {
@@ -164,6 +177,14 @@ mod tests {
         assert_eq!(
             l.route("pm+bounce-q@lists.example.org"),
             Some(Command::Bounce("q".into()))
+        );
+        assert_eq!(
+            l.route("Postmaster@lists.example.org"),
+            Some(Command::Operator("postmaster".into()))
+        );
+        assert_eq!(
+            l.route("abuse@lists.example.org"),
+            Some(Command::Operator("abuse".into()))
         );
     }
 

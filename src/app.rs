@@ -49,7 +49,14 @@ impl Ctx {
     }
 
     /// The list a recipient address belongs to, with the command it names.
+    /// A bare `postmaster` (RFC 5321 4.5.1 requires accepting it) belongs
+    /// to the first list.
     pub async fn route(&self, recipient: &str) -> crate::store::Result<Option<(List, Command)>> {
+        let bare = recipient.trim().trim_matches(['<', '>']);
+        if bare.eq_ignore_ascii_case("postmaster") {
+            let first = self.store.lists().await?.into_iter().next();
+            return Ok(first.map(|row| (self.list(row), Command::Operator("postmaster".into()))));
+        }
         for row in self.store.lists().await? {
             let list = self.list(row);
             if let Some(cmd) = list.address.route(recipient) {

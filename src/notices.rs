@@ -28,6 +28,15 @@ pub enum Notice {
         digest_id: i64,
         awaiting_approval: bool,
     },
+    /// An unsubscribe request whose sender could not be trusted: the member
+    /// confirms with the one-click link.
+    ConfirmLeave,
+    /// A reply to the digest as a whole: how to answer one question.
+    DigestReply {
+        subject: String,
+    },
+    /// A confirmation that came too late.
+    ConfirmExpired,
 }
 
 impl Notice {
@@ -42,6 +51,9 @@ impl Notice {
             Notice::AnswerToAsker { .. } => "answer-to-asker",
             Notice::NotMember { .. } => "not-member",
             Notice::DigestReady { .. } => "digest-ready",
+            Notice::ConfirmLeave => "confirm-leave",
+            Notice::DigestReply { .. } => "digest-reply",
+            Notice::ConfirmExpired => "confirm-expired",
         }
     }
 }

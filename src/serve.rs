@@ -92,6 +92,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         }
     });
     tasks.spawn(crate::digest::scheduler::run(ctx.clone(), stopped.clone()));
+    tasks.spawn(resume_periodically(ctx.clone(), stopped.clone()));
     tasks.spawn(crate::outbound::worker::run(
         ctx.clone(),
         transport,
@@ -122,6 +123,23 @@ impl Running {
         }
         self.ctx.store.close().await;
         tracing::info!("stopped");
+    }
+}
+
+/// Messages whose handling failed for a passing reason (the database was
+/// away) are tried again every few minutes, whoever received them.
+async fn resume_periodically(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(Duration::from_secs(300));
+    interval.tick().await; // start-up already resumed once
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {
+                if let Err(e) = resume_unhandled(&ctx).await {
+                    tracing::warn!(error = %e, "could not resume unhandled inbound messages");
+                }
+            }
+            _ = shutdown.changed() => break,
+        }
     }
 }
 

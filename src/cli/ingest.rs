@@ -16,9 +16,15 @@ pub const EX_TEMPFAIL: i32 = 75;
 pub(super) async fn ingest(config: Config, args: IngestArgs) -> anyhow::Result<i32> {
     let mut raw = Vec::new();
     let limit = config.max_message_bytes;
-    std::io::stdin()
+    if let Err(e) = std::io::stdin()
         .take(limit as u64 + 1)
-        .read_to_end(&mut raw)?;
+        .read_to_end(&mut raw)
+    {
+        eprintln!(
+            "gazette ingest: cannot read the message on stdin: {e}; the MTA should retry later"
+        );
+        return Ok(EX_TEMPFAIL);
+    }
     if raw.len() > limit {
         eprintln!("gazette ingest: message over the size limit of {limit} bytes (max_message_bytes); refused");
         return Ok(EX_DATAERR);
@@ -37,9 +43,13 @@ pub(super) async fn ingest(config: Config, args: IngestArgs) -> anyhow::Result<i
         .or_else(|| env("RECIPIENT"))
     {
         Some(r) => r,
-        None => recipient_from_headers(&ctx, &raw)
-            .await?
-            .unwrap_or_default(),
+        None => match recipient_from_headers(&ctx, &raw).await {
+            Ok(r) => r.unwrap_or_default(),
+            Err(e) => {
+                eprintln!("gazette ingest: {e:#}; the MTA should retry later");
+                return Ok(EX_TEMPFAIL);
+            }
+        },
     };
     // An MTA that pipes to a command sets $SENDER, empty for the null
     // sender `<>`; without it the Return-Path header stands in.
@@ -52,6 +62,7 @@ pub(super) async fn ingest(config: Config, args: IngestArgs) -> anyhow::Result<i
         mail_from: sender.as_deref(),
         recipient: &recipient,
         raw: &raw,
+        trace: "",
     };
     let code = match receive(&ctx, &incoming).await {
         Ok(r) => {

@@ -46,6 +46,9 @@ pub struct BounceReport {
     /// To: addresses of the returned original, lowercased: the fallback when
     /// a broken MTA lost the VERP return path.
     pub original_to: Vec<String>,
+    /// Senders of the returned original (From and Return-Path), lowercased:
+    /// a VERP return path there names the delivery the report is about.
+    pub original_from: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +91,12 @@ pub struct Complaint {
     pub original_recipients: Vec<String>,
     /// Message-ID of the reported message (without angle brackets), when included.
     pub original_message_id: Option<String>,
+    /// Every sender address the report names for the reported message
+    /// (Original-Mail-From, its From and Return-Path), lowercased.
+    pub original_senders: Vec<String>,
+    /// A mail client's own unsubscribe request (sent to the
+    /// List-Unsubscribe mailto), not a mailbox provider's report.
+    pub client_request: bool,
 }
 
 /// Classifies a parsed message. `envelope_from` is the SMTP MAIL FROM when

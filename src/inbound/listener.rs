@@ -24,6 +24,7 @@ impl MailHandler for Handler {
 
     async fn deliver(&self, envelope: &Envelope, data: Vec<u8>) -> Vec<Reply> {
         let transport = if envelope.lmtp { "lmtp" } else { "smtp" };
+        let trace = received_line(&self.ctx.config.hostname, envelope);
         let mut replies = Vec::with_capacity(envelope.rcpt_to.len());
         for rcpt in &envelope.rcpt_to {
             let incoming = Incoming {
@@ -31,6 +32,7 @@ impl MailHandler for Handler {
                 mail_from: Some(&envelope.mail_from),
                 recipient: rcpt,
                 raw: &data,
+                trace: &trace,
             };
             let reply = match receive(&self.ctx, &incoming).await {
                 Ok(r) => Reply::new(
@@ -49,4 +51,22 @@ impl MailHandler for Handler {
         }
         replies
     }
+}
+
+/// The `Received:` trace field for a message we accept (RFC 5321 4.4),
+/// with the `Return-Path:` a final delivery adds.
+fn received_line(hostname: &str, e: &Envelope) -> String {
+    let helo: String = e
+        .helo
+        .chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(100)
+        .collect();
+    let with = if e.lmtp { "LMTP" } else { "ESMTP" };
+    let date = chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S +0000");
+    format!(
+        "Return-Path: <{}>\r\nReceived: from {helo} ([{}])\r\n\tby {hostname} (gazette) with {with};\r\n\t{date}\r\n",
+        e.mail_from,
+        e.peer.ip()
+    )
 }

@@ -22,6 +22,10 @@ pub struct Incoming<'a> {
     pub mail_from: Option<&'a str>,
     pub recipient: &'a str,
     pub raw: &'a [u8],
+    /// Trace fields (`Received:`) the transport adds in front of the
+    /// message when storing it (RFC 5321 4.4); not part of its identity,
+    /// so a redelivered copy still dedupes.
+    pub trace: &'a str,
 }
 
 /// What became of a message the pipeline accepted responsibility for.
@@ -62,12 +66,18 @@ pub async fn receive(ctx: &Ctx, m: &Incoming<'_>) -> Result<Receipt, InboundErro
     if m.raw.iter().all(u8::is_ascii_whitespace) {
         return Err(InboundError::Empty);
     }
-    let parsed = parse_message(m.raw);
+    let key_raw = m.raw;
+    let stored_raw: std::borrow::Cow<'_, [u8]> = if m.trace.is_empty() {
+        m.raw.into()
+    } else {
+        [m.trace.as_bytes(), m.raw].concat().into()
+    };
+    let parsed = parse_message(&stored_raw);
     let message_id = parsed
         .as_ref()
         .and_then(|p| p.message_id())
         .map(str::to_string);
-    let key = dedupe_key(message_id.as_deref(), m.recipient, m.raw);
+    let key = dedupe_key(message_id.as_deref(), m.recipient, key_raw);
     let from_addr = parsed
         .as_ref()
         .and_then(|p| p.from())
@@ -88,7 +98,7 @@ pub async fn receive(ctx: &Ctx, m: &Incoming<'_>) -> Result<Receipt, InboundErro
             rcpt_to: m.recipient,
             from_addr: from_addr.as_deref(),
             subject: subject.as_deref(),
-            raw: m.raw,
+            raw: &stored_raw,
         })
         .await?;
     let (id, duplicate) = match stored {
@@ -135,9 +145,21 @@ async fn handle(
     parsed: Option<&Message<'_>>,
 ) -> Result<Outcome, InboundError> {
     let outcome = match parsed {
-        Some(msg) => act(ctx, id, m, msg)
-            .await
-            .map_err(|e| InboundError::Temporary(format!("{e:#}")))?,
+        Some(msg) => match act(ctx, id, m, msg).await {
+            Ok(o) => o,
+            Err(e) => {
+                // Kept as `received` with the reason, so `gazette inbound
+                // list` shows it and the next delivery attempt or the
+                // periodic resume handles it again.
+                let why = format!("{e:#}");
+                tracing::warn!(error = %why, "inbound message could not be handled yet");
+                let _ = ctx
+                    .store
+                    .note_inbound_failure(id, &format!("not handled yet, will retry: {why}"))
+                    .await;
+                return Err(InboundError::Temporary(why));
+            }
+        },
         None => Outcome {
             list_id: None,
             kind: "unparseable".into(),
@@ -161,7 +183,9 @@ fn dedupe_key(message_id: Option<&str>, recipient: &str, raw: &[u8]) -> String {
 }
 
 /// Handles messages stored but never handled (the process died between
-/// storing and acting). Run at start-up.
+/// storing and acting, or acting failed for a passing reason). Run at
+/// start-up and periodically by `serve`; one message that still fails does
+/// not hold up the others.
 pub async fn resume_unhandled(ctx: &Ctx) -> anyhow::Result<usize> {
     let ids = ctx
         .store
@@ -180,9 +204,20 @@ pub async fn resume_unhandled(ctx: &Ctx) -> anyhow::Result<usize> {
             mail_from: row.mail_from.as_deref(),
             recipient: &row.rcpt_to,
             raw: &raw,
+            trace: "",
         };
-        receive(ctx, &incoming).await?;
-        n += 1;
+        let parsed = parse_message(&raw);
+        let span =
+            tracing::info_span!("inbound", id, transport = %row.transport, rcpt = %row.rcpt_to);
+        match handle(ctx, id, &incoming, parsed.as_ref())
+            .instrument(span)
+            .await
+        {
+            Ok(_) => n += 1,
+            Err(e) => {
+                tracing::warn!(id, error = %e, "stored inbound message still cannot be handled")
+            }
+        }
     }
     Ok(n)
 }

@@ -21,7 +21,15 @@ pub enum Subscribed {
     ConfirmationSent(MemberRow),
     /// Already a member: told so, nothing changed.
     AlreadyMember(MemberRow),
+    /// The same request came again within [`REPEAT_NOTICE_MS`]: nothing
+    /// sent, so nobody can mail-bomb an address through the list.
+    Repeated,
 }
+
+/// Repeated subscribe requests for one address get at most one
+/// confirmation per this window (and "already subscribed" once a day).
+pub const REPEAT_NOTICE_MS: i64 = 3600 * 1000;
+const DAY_MS: i64 = 24 * 3600 * 1000;
 
 /// Starts a subscription for `email`. The confirmation always goes to the
 /// address being subscribed, so nobody can subscribe someone else.
@@ -34,6 +42,13 @@ pub async fn request(
 ) -> anyhow::Result<Subscribed> {
     let existing = ctx.store.member_by_email(list.id(), &email.key()).await?;
     if let Some(m) = existing.filter(|m| m.status == ACTIVE) {
+        if !ctx
+            .store
+            .take_throttle(list.id(), &email.key(), "already", DAY_MS)
+            .await?
+        {
+            return Ok(Subscribed::Repeated);
+        }
         notices::send(
             ctx,
             list,
@@ -44,6 +59,13 @@ pub async fn request(
         )
         .await?;
         return Ok(Subscribed::AlreadyMember(m));
+    }
+    if !ctx
+        .store
+        .take_throttle(list.id(), &email.key(), "confirm", REPEAT_NOTICE_MS)
+        .await?
+    {
+        return Ok(Subscribed::Repeated);
     }
     let m = ctx
         .store
@@ -68,7 +90,7 @@ pub enum Confirmed {
     Activated(MemberRow),
     AlreadyActive(MemberRow),
     /// Pending for more than [`CONFIRM_WINDOW_MS`], or left since.
-    Expired,
+    Expired(MemberRow),
     /// The token does not verify.
     Invalid,
 }
@@ -86,7 +108,7 @@ pub async fn confirm(ctx: &Ctx, token: &str) -> anyhow::Result<Confirmed> {
     }
     let not_before = crate::now_ms() - CONFIRM_WINDOW_MS;
     if !ctx.store.activate(member.id, not_before).await? {
-        return Ok(Confirmed::Expired);
+        return Ok(Confirmed::Expired(member));
     }
     let list = list_of(ctx, &member).await?;
     let cause = format!("member:{}:{}", member.id, member.requested_at);

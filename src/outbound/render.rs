@@ -265,6 +265,39 @@ async fn notice_message(env: &Env<'_>, notice: &Notice) -> R<Outgoing> {
             .render()?;
             env.base(format!("[{name}] Digest issue {} is ready", d.number), text)
         }
+        Notice::ConfirmLeave => {
+            let m = env.active_member()?;
+            let text = ConfirmLeaveTxt {
+                list_name: name,
+                list_address: &addr,
+                address: to,
+                unsubscribe_url: &env.unsubscribe_url(m),
+            }
+            .render()?;
+            env.base(format!("Confirm that you want to leave {name}"), text)
+        }
+        Notice::DigestReply { subject } => {
+            let text = DigestReplyTxt {
+                list_name: name,
+                list_address: &addr,
+                subject,
+            }
+            .render()?;
+            env.base(
+                format!("Your reply to the {name} digest was not posted"),
+                text,
+            )
+        }
+        Notice::ConfirmExpired => {
+            let text = ConfirmExpiredTxt {
+                list_name: name,
+                list_address: &addr,
+                address: to,
+                subscribe_address: &l.command(&Command::Subscribe),
+            }
+            .render()?;
+            env.base(format!("Your subscription request to {name} expired"), text)
+        }
     };
     out.auto_submitted = true;
     Ok(out)

@@ -100,6 +100,32 @@ pub struct DigestReadyTxt<'a> {
     pub awaiting_approval: bool,
 }
 
+#[derive(Template)]
+#[template(path = "email/confirm_leave.txt")]
+pub struct ConfirmLeaveTxt<'a> {
+    pub list_name: &'a str,
+    pub list_address: &'a str,
+    pub address: &'a str,
+    pub unsubscribe_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/digest_reply.txt")]
+pub struct DigestReplyTxt<'a> {
+    pub list_name: &'a str,
+    pub list_address: &'a str,
+    pub subject: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/confirm_expired.txt")]
+pub struct ConfirmExpiredTxt<'a> {
+    pub list_name: &'a str,
+    pub list_address: &'a str,
+    pub address: &'a str,
+    pub subscribe_address: &'a str,
+}
+
 /// One answer as a reader sees it.
 pub struct AnswerView {
     pub author: String,

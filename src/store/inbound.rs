@@ -57,6 +57,7 @@ impl InboundRow {
 
 const INSERT_INBOUND: &str = "INSERT INTO inbound (dedupe_key, message_id, transport, mail_from, rcpt_to, from_addr, subject, size, raw, received_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id";
+const NOTE_FAILURE: &str = "UPDATE inbound SET reason = $2 WHERE id = $1 AND status = 'received'";
 const SELECT_BY_DEDUPE: &str = "SELECT id, status FROM inbound WHERE dedupe_key = $1";
 const SET_OUTCOME: &str = "UPDATE inbound SET list_id = $2, kind = $3, status = $4, reason = $5, handled_at = $6 WHERE id = $1";
 const SELECT_RECENT: &str = "SELECT id, message_id, transport, mail_from, rcpt_to, from_addr, subject, size, received_at, list_id, kind, status, reason FROM inbound \
@@ -112,6 +113,16 @@ impl Store {
             .await?;
         row.map(|r| Ok((col(&r, "id")?, col(&r, "status")?)))
             .transpose()
+    }
+
+    /// Says why a stored message is not handled yet (it stays `received`).
+    pub async fn note_inbound_failure(&self, id: i64, reason: &str) -> Result<()> {
+        sqlx::query(NOTE_FAILURE)
+            .bind(id)
+            .bind(reason)
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 
     pub async fn set_inbound_outcome(&self, id: i64, o: &Outcome) -> Result<()> {

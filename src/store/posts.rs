@@ -83,6 +83,12 @@ const SELECT_DIGEST_QUESTIONS: &str = "SELECT q.id, q.list_id, q.member_id, q.su
 const SELECT_DIGEST_ANSWERS: &str = "SELECT a.id, a.question_id, a.member_id, a.body, a.message_id, a.created_at, m.email AS author_email, m.name AS author_name \
      FROM answers a JOIN members m ON m.id = a.member_id JOIN questions q ON q.id = a.question_id \
      WHERE q.list_id = $1 AND a.digest_id IS NULL ORDER BY a.created_at, a.id";
+/// The question of this list a Message-ID names: the question's own, or
+/// one of its answers'.
+const SELECT_THREAD_QUESTION: &str = "SELECT q.id FROM questions q WHERE q.list_id = $1 AND q.message_id = $2 \
+     UNION SELECT a.question_id FROM answers a JOIN questions q ON q.id = a.question_id WHERE q.list_id = $1 AND a.message_id = $2";
+const SELECT_ANSWER_BY_MESSAGE_ID: &str =
+    "SELECT id FROM answers WHERE question_id = $1 AND message_id = $2";
 /// Records that a sent issue carried a question (first issue wins).
 const MARK_QUESTION_DIGESTED: &str =
     "UPDATE questions SET digest_id = $2 WHERE id = $1 AND digest_id IS NULL";
@@ -196,6 +202,29 @@ impl Store {
             .map(AnswerRow::from_row)
             .collect::<Result<_>>()?;
         Ok((qs, ans))
+    }
+
+    /// The question of `list_id` whose thread `message_id` (with angle
+    /// brackets) belongs to.
+    pub async fn thread_question(&self, list_id: i64, message_id: &str) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar(SELECT_THREAD_QUESTION)
+            .bind(list_id)
+            .bind(message_id)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    /// An answer to `question_id` already made from the message `message_id`.
+    pub async fn answer_by_message_id(
+        &self,
+        question_id: i64,
+        message_id: &str,
+    ) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar(SELECT_ANSWER_BY_MESSAGE_ID)
+            .bind(question_id)
+            .bind(message_id)
+            .fetch_optional(self.pool())
+            .await?)
     }
 
     /// Marks what a sent issue carried, inside the transaction that sends it.

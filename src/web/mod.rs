@@ -5,7 +5,7 @@ mod metrics;
 mod pages;
 
 use crate::app::Ctx;
-use axum::extract::Request;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{from_fn, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -21,7 +21,11 @@ pub fn router(ctx: Ctx) -> Router {
             "/unsubscribe/{token}",
             get(pages::unsubscribe_page).post(pages::unsubscribe),
         )
-        .route("/inbound", post(pages::inbound))
+        // Raw MIME up to the configured message size, not axum's 2 MB default.
+        .route(
+            "/inbound",
+            post(pages::inbound).layer(DefaultBodyLimit::max(ctx.config.max_message_bytes + 1)),
+        )
         .layer(from_fn(trace))
         .with_state(ctx)
 }

@@ -72,7 +72,7 @@ pub async fn confirm(State(ctx): State<Ctx>, Path(token): Path<String>) -> Respo
             None,
             "",
         ),
-        Ok(Confirmed::Expired) => page(
+        Ok(Confirmed::Expired(_)) => page(
             StatusCode::GONE,
             "This link has expired",
             vec!["Subscription requests are valid for 7 days. Send a new request to subscribe again.".into()],
@@ -183,18 +183,29 @@ pub async fn inbound(
     if !constant_time_eq(given.as_bytes(), secret.as_bytes()) {
         return (StatusCode::UNAUTHORIZED, "missing or wrong bearer token\n").into_response();
     }
-    if ctx.route(&q.recipient).await.ok().flatten().is_none() {
-        return (
-            StatusCode::NOT_FOUND,
-            format!("no such list address: {}\n", q.recipient),
-        )
-            .into_response();
+    match ctx.route(&q.recipient).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return (
+                StatusCode::NOT_FOUND,
+                format!("no such list address: {}\n", q.recipient),
+            )
+                .into_response()
+        }
+        Err(e) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("temporary failure, try again later: {e}\n"),
+            )
+                .into_response()
+        }
     }
     let incoming = Incoming {
         transport: "http",
         mail_from: q.sender.as_deref(),
         recipient: &q.recipient,
         raw: &body,
+        trace: "",
     };
     match receive(&ctx, &incoming).await {
         Ok(r) => (

@@ -153,9 +153,9 @@ pub async fn smtp_send(
     let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(addr.ip().to_string())
         .port(addr.port())
         .build();
-    let envelope =
-        lettre::address::Envelope::new(Some(from.parse().unwrap()), vec![to.parse().unwrap()])
-            .unwrap();
+    // An empty `from` is the null sender `<>`, as bounces use.
+    let sender = (!from.is_empty()).then(|| from.parse().unwrap());
+    let envelope = lettre::address::Envelope::new(sender, vec![to.parse().unwrap()]).unwrap();
     transport
         .send_raw(&envelope, raw.as_bytes())
         .await

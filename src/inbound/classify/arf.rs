@@ -50,12 +50,18 @@ pub fn complaint(message: &Message<'_>) -> Option<Complaint> {
     if recipients.is_empty() {
         recipients = original.to.clone();
     }
+    let mut senders: Vec<String> = mail_from.iter().cloned().collect();
+    for a in &original.from {
+        push_unique(&mut senders, a.clone());
+    }
     Some(Complaint {
         feedback_type: feedback_type.unwrap_or_else(|| "abuse".to_string()),
         original_recipient: recipients.first().cloned(),
         original_mail_from: mail_from.or_else(|| original.from.first().cloned()),
         original_recipients: recipients,
         original_message_id: original.message_id,
+        original_senders: senders,
+        client_request: false,
     })
 }
 
@@ -77,6 +83,8 @@ fn jmrp(message: &Message<'_>) -> Option<Complaint> {
         original_mail_from: original.from.first().cloned(),
         original_recipients: vec![recipient],
         original_message_id: original.message_id,
+        original_senders: original.from,
+        client_request: false,
     })
 }
 
@@ -99,5 +107,7 @@ pub fn client_unsubscribe(message: &Message<'_>) -> Option<Complaint> {
         original_mail_from: None,
         original_recipients: vec![from],
         original_message_id: None,
+        original_senders: Vec::new(),
+        client_request: true,
     })
 }

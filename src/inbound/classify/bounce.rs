@@ -62,6 +62,7 @@ pub fn report(message: &Message<'_>, null_sender: bool) -> Option<BounceReport> 
         recipients,
         original_message_id: original.message_id,
         original_to: original.to,
+        original_from: original.from,
     })
 }
 

@@ -44,6 +44,14 @@ pub fn event(message: &Message<'_>) -> Option<Event> {
     let mail = value.get("mail");
     let headers = mail.and_then(|m| m.get("commonHeaders"));
     let original_to = strings(headers.and_then(|h| h.get("to")));
+    // `source` is the envelope sender SES used: our VERP address, if set.
+    let original_from: Vec<String> = mail
+        .and_then(|m| m.get("source"))
+        .and_then(Value::as_str)
+        .map(super::text::normalize_address)
+        .into_iter()
+        .chain(strings(headers.and_then(|h| h.get("from"))))
+        .collect();
     let original_message_id = headers
         .and_then(|h| h.get("messageId"))
         .and_then(Value::as_str)
@@ -60,6 +68,7 @@ pub fn event(message: &Message<'_>) -> Option<Event> {
                 recipients,
                 original_message_id,
                 original_to,
+                original_from: original_from.clone(),
             }))
         }
         "Delivery" => {
@@ -88,6 +97,7 @@ pub fn event(message: &Message<'_>) -> Option<Event> {
                 recipients,
                 original_message_id,
                 original_to,
+                original_from: original_from.clone(),
             }))
         }
         "Complaint" => {
@@ -111,6 +121,8 @@ pub fn event(message: &Message<'_>) -> Option<Event> {
                     .map(super::text::normalize_address),
                 original_recipients: recipients,
                 original_message_id,
+                original_senders: original_from,
+                client_request: false,
             }))
         }
         _ => None,

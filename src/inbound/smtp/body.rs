@@ -1,11 +1,14 @@
 //! The DATA body decoder: finds the terminating `.` line, undoes
 //! dot-stuffing, and enforces the size limit without buffering past it.
 //!
-//! Lines may end in CRLF or a bare LF and are kept exactly as received. The
-//! terminator must end the same way as the line before it (`CRLF.CRLF` or
-//! `LF.LF`): a mixed `LF.CRLF` or `CRLF.LF` is taken as content, because an
-//! upstream MTA would not have ended the message there either, and treating
+//! Lines may end in CRLF or a bare LF and are kept exactly as received.
+//! Which terminator ends the message depends on the client: one that sends
+//! its commands with CRLF (every real MTA) ends the message only with
+//! `CRLF.CRLF`, and any `LF.LF`, `LF.CRLF` or `CRLF.LF` is content, because
+//! the upstream MTA would not have ended the message there either; treating
 //! it as the end is how "SMTP smuggling" slips a second, forged message in.
+//! A client that speaks bare LF (a person with netcat) may end with `LF.LF`,
+//! but still not with a mixed terminator.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -29,10 +32,13 @@ pub(super) struct DotDecoder {
     crlf: Option<bool>,
     /// The last byte of content, to tell CRLF from LF across reads.
     last: u8,
+    /// Only `CRLF.CRLF` ends the message.
+    strict: bool,
 }
 
 impl DotDecoder {
-    pub(super) fn new(limit: usize) -> DotDecoder {
+    /// `strict` for a client that sends CRLF: only `CRLF.CRLF` ends the body.
+    pub(super) fn new(limit: usize, strict: bool) -> DotDecoder {
         DotDecoder {
             state: State::LineStart,
             data: Vec::new(),
@@ -40,6 +46,7 @@ impl DotDecoder {
             too_big: false,
             crlf: None,
             last: 0,
+            strict,
         }
     }
 
@@ -79,7 +86,7 @@ impl DotDecoder {
                 }
                 State::Dot if b == b'\r' => self.state = State::DotCr,
                 State::Dot if b == b'\n' => {
-                    if self.crlf != Some(true) {
+                    if !self.strict && self.crlf != Some(true) {
                         return (i + 1, true);
                     }
                     self.lone_dot(b".\n", false);
@@ -142,14 +149,19 @@ mod tests {
 
     /// Decodes `input` whole and byte by byte; both must agree.
     fn decode(input: &[u8], limit: usize) -> (Option<Vec<u8>>, usize) {
-        let mut whole = DotDecoder::new(limit);
+        // As the session decides: a client that sends CR at all speaks CRLF.
+        decode_with(input, limit, input.contains(&b'\r'))
+    }
+
+    fn decode_with(input: &[u8], limit: usize, strict: bool) -> (Option<Vec<u8>>, usize) {
+        let mut whole = DotDecoder::new(limit, strict);
         let (used, done) = whole.feed(input);
         assert!(
             done,
             "no terminator in {:?}",
             String::from_utf8_lossy(input)
         );
-        let mut split = DotDecoder::new(limit);
+        let mut split = DotDecoder::new(limit, strict);
         let mut used_split = 0;
         for chunk in input.chunks(1) {
             let (n, done) = split.feed(chunk);
@@ -187,6 +199,21 @@ mod tests {
     fn mixed_terminators_are_content() {
         let (data, _) = decode(b"a\r\n.\nb\n.\r\nc\r\n.\r\n", 100);
         assert_eq!(data.unwrap(), b"a\r\n.\nb\n.\r\nc\r\n");
+    }
+
+    #[test]
+    fn crlf_clients_end_only_with_crlf_dot_crlf() {
+        // The smuggling shape: a bare-LF line, then LF.LF, then a forged
+        // second transaction, then the real end.
+        let input = b"hi\n.\nMAIL FROM:<bob@x.org>\r\nDATA\r\nbye\n.\n\r\n.\r\n";
+        let (data, used) = decode_with(input, 1000, true);
+        assert_eq!(used, input.len());
+        assert_eq!(
+            data.unwrap(),
+            b"hi\n.\nMAIL FROM:<bob@x.org>\r\nDATA\r\nbye\n.\n\r\n"
+        );
+        // A bare-LF client may end with LF.LF.
+        assert_eq!(decode_with(b"a\nb\n.\n", 100, false).0.unwrap(), b"a\nb\n");
     }
 
     #[test]

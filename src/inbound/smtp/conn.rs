@@ -16,6 +16,9 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+/// The longest a DATA body may take to arrive.
+const BODY_TIME: Duration = Duration::from_secs(600);
+
 /// Why a session ended.
 #[derive(Debug)]
 pub(super) enum End {
@@ -102,9 +105,11 @@ impl Conn {
     }
 
     /// Waits until input is buffered and returns how much; 0 at end of input.
-    /// On shutdown, a session outside a transaction ends at once; inside one
-    /// it gets [`SHUTDOWN_GRACE`] to finish.
-    async fn fill(&mut self, in_transaction: bool) -> Result<usize, End> {
+    /// `by` is when the whole line or body must have arrived: a client that
+    /// trickles one byte at a time cannot hold a slot past it. On shutdown,
+    /// a session outside a transaction ends at once; inside one it gets
+    /// [`SHUTDOWN_GRACE`] to finish.
+    async fn fill(&mut self, in_transaction: bool, by: Instant) -> Result<usize, End> {
         loop {
             let buffered = self.reader.buffer().len();
             if buffered > 0 {
@@ -112,7 +117,7 @@ impl Conn {
             }
             // About to wait on the client, which may be waiting on us.
             self.flush().await?;
-            let idle_deadline = Instant::now() + self.idle;
+            let idle_deadline = (Instant::now() + self.idle).min(by);
             let (deadline, grace_ends) = match self.draining_since {
                 Some(since) if since + SHUTDOWN_GRACE < idle_deadline => {
                     (since + SHUTDOWN_GRACE, true)
@@ -150,8 +155,9 @@ impl Conn {
     ) -> Result<Line, End> {
         let mut line = Vec::new();
         let mut too_long = false;
+        let by = Instant::now() + self.idle;
         loop {
-            if self.fill(in_transaction).await? == 0 {
+            if self.fill(in_transaction, by).await? == 0 {
                 return Ok(Line::Eof);
             }
             let buf = self.reader.buffer();
@@ -179,8 +185,10 @@ impl Conn {
 
     /// Reads a DATA body through `decoder`, up to and including the final `.`.
     pub(super) async fn read_body(&mut self, decoder: &mut DotDecoder) -> Result<(), End> {
+        // RFC 5321 4.5.3.2 gives a whole message 10 minutes.
+        let by = Instant::now() + self.idle.max(BODY_TIME);
         loop {
-            if self.fill(true).await? == 0 {
+            if self.fill(true, by).await? == 0 {
                 return Err(End::Closed);
             }
             let (used, done) = decoder.feed(self.reader.buffer());

@@ -128,6 +128,7 @@ impl<H: MailHandler> Session<H> {
     /// Handles one command line; `Some` ends the session.
     async fn command(&mut self, line: &[u8]) -> Option<End> {
         let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let crlf = line.ends_with(b"\r");
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let Ok(line) = std::str::from_utf8(line) else {
             self.error(Reply::new(500, "5.5.2", "command is not valid UTF-8"));
@@ -142,7 +143,7 @@ impl<H: MailHandler> Session<H> {
             "MAIL" => self.mail(arg),
             "RCPT" => self.rcpt(arg).await,
             "DATA" => {
-                if let Err(end) = self.data(arg).await {
+                if let Err(end) = self.data(arg, crlf).await {
                     return Some(end);
                 }
             }
@@ -300,7 +301,9 @@ impl<H: MailHandler> Session<H> {
     }
 
     /// DATA: reads the body and answers it. `Err` ends the session.
-    async fn data(&mut self, arg: &str) -> Result<(), End> {
+    /// `crlf` says how the DATA line itself ended: a client that speaks
+    /// CRLF ends its message only with CRLF.CRLF.
+    async fn data(&mut self, arg: &str, crlf: bool) -> Result<(), End> {
         if !arg.is_empty() {
             self.error(Reply::new(501, "5.5.4", "DATA takes no arguments"));
             return Ok(());
@@ -310,12 +313,14 @@ impl<H: MailHandler> Session<H> {
             return Ok(());
         };
         if self.rcpt_to.is_empty() {
-            self.error(Reply::new(554, "5.5.1", "no valid recipients"));
+            // RFC 2033 4.2: LMTP answers 503 here; SMTP's usual 554.
+            let code = if self.lmtp { 503 } else { 554 };
+            self.error(Reply::new(code, "5.5.1", "no valid recipients"));
             return Ok(());
         }
         self.conn
             .reply(&Reply::plain(354, "end data with <CR><LF>.<CR><LF>"));
-        let mut decoder = DotDecoder::new(self.config.max_message_bytes);
+        let mut decoder = DotDecoder::new(self.config.max_message_bytes, crlf);
         // A client that goes away mid-body has sent nothing: no reply owed.
         self.conn.read_body(&mut decoder).await?;
         let envelope = Envelope {
