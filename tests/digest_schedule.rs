@@ -242,3 +242,37 @@ async fn approval_lists_wait_for_an_editor_who_is_told_ahead() {
         assert_eq!(digests_queued(&ctx).await, 3);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digest_text_stays_within_72_columns() {
+    let db = sqlite_db();
+    let (ctx, list) = setup(&db, false).await;
+    let subject = "How do you keep a cross-functional launch plan honest when every team reports green until the week before?";
+    let q = ask(&ctx, &list, "ann", subject).await;
+    answer(
+        &ctx,
+        &list,
+        "bob",
+        q,
+        "We ask every team for the one risk that would move their date, and we\nwrite it next to their status, in their words.\n\n1. Ask for the risk, not the colour, and keep asking every single week until it is a habit\n2. Review it",
+    )
+    .await;
+    let bob = EmailAddress::parse("bob@example.org").unwrap();
+    let (_, text, html) = gazette::digest::send::preview(&ctx, &list, Some(&bob))
+        .await
+        .unwrap();
+    for line in text.lines() {
+        let unbreakable = !line.trim().contains(' ');
+        assert!(
+            line.chars().count() <= 72 || unbreakable,
+            "line over 72 columns: {line:?}\n{text}"
+        );
+    }
+    assert!(text.contains("   | 1. Ask for the risk"), "{text}");
+    assert!(
+        text.contains("   |    week until it is a habit\n"),
+        "list items hang: {text}"
+    );
+    assert!(text.contains("pm+reply-"), "{text}");
+    assert!(html.contains("mailto:pm+reply-"), "{html}");
+}

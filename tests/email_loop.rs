@@ -162,11 +162,12 @@ async fn story(db: &TestDb) {
     }
     // The question's reply address for Bob, in text and in the HTML mailto link.
     let text = first.text();
-    let line = text
-        .lines()
-        .find(|l| l.contains("To answer, reply to:"))
-        .expect("reply line");
-    let reply_addr = line.split_whitespace().last().unwrap().to_string();
+    assert!(text.contains("To answer, reply to:"), "{text}");
+    let reply_addr = text
+        .split_whitespace()
+        .find(|w| w.starts_with("pm+reply-"))
+        .expect("a reply address under the question")
+        .to_string();
     assert!(
         reply_addr.starts_with("pm+reply-") && reply_addr.len() - "@lists.example.org".len() <= 64
     );

@@ -410,8 +410,15 @@ pub fn digest_bodies(
     for (n, item) in issue.items.iter().enumerate() {
         let reply_address = list.reply_address(&ctx.keys, item.question_id, m.id);
         let reply_subject = reply_subject(&item.subject);
+        let reply_text = format!(
+            "{}\n{}",
+            wrap(&format!("To answer, reply to: {reply_address}"), 72, "   "),
+            wrap(&format!("(subject \"{reply_subject}\")"), 72, "   ")
+        );
         let view = ItemView {
             number: n + 1,
+            heading_text: wrap(&format!("{}. {}", n + 1, item.subject), 72, ""),
+            reply_text,
             subject: item.subject.clone(),
             author: item.author.clone(),
             body_text: wrap(&item.body, 72, "   "),
@@ -444,13 +451,21 @@ pub fn digest_bodies(
     let unsubscribe_url = list.unsubscribe_url(&ctx.keys, m.id);
     let posting = list.posting();
     let intro_text = wrap(intro, 72, "");
+    let footer_text = [
+        format!(
+            "You receive this digest as a member of {} <{posting}>.",
+            list.name()
+        ),
+        format!("Ask a question: write to {posting}"),
+        format!("Unsubscribe: {unsubscribe_url}"),
+    ]
+    .map(|line| wrap(&line, 72, ""))
+    .join("\n");
     let text = DigestTxt {
-        list_name: list.name(),
-        list_address: &posting,
         subject,
         intro: &intro_text,
         sections: &sections,
-        unsubscribe_url: &unsubscribe_url,
+        footer_text: &footer_text,
     }
     .render()?;
     let intro_paras = paragraphs(intro);

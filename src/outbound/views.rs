@@ -137,6 +137,10 @@ pub struct AnswerView {
 /// One question as a given reader sees it, with that reader's reply address.
 pub struct ItemView {
     pub number: usize,
+    /// `N. subject`, wrapped for the text version.
+    pub heading_text: String,
+    /// Where and with which subject to reply, wrapped for the text version.
+    pub reply_text: String,
     pub subject: String,
     pub author: String,
     pub body_text: String,
@@ -155,12 +159,11 @@ pub struct SectionView {
 #[derive(Template)]
 #[template(path = "email/digest.txt")]
 pub struct DigestTxt<'a> {
-    pub list_name: &'a str,
-    pub list_address: &'a str,
     pub subject: &'a str,
     pub intro: &'a str,
     pub sections: &'a [SectionView],
-    pub unsubscribe_url: &'a str,
+    /// Membership, posting and unsubscribe lines, wrapped.
+    pub footer_text: &'a str,
 }
 
 #[derive(Template)]
