@@ -65,7 +65,7 @@ pub fn wrap(text: &str, width: usize, indent: &str) -> String {
         // A list item's continuation lines hang under its text.
         let hang = if starts_item(&line) {
             let lead = line.len() - line.trim_start().len();
-            let marker = line.trim_start().split_whitespace().next().unwrap_or("");
+            let marker = line.split_whitespace().next().unwrap_or("");
             " ".repeat(lead + marker.chars().count() + 1)
         } else {
             String::new()

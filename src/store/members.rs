@@ -56,7 +56,15 @@ const UPSERT_ACTIVE: &str = "INSERT INTO members (list_id, email, email_key, nam
 const ACTIVATE_PENDING: &str = "UPDATE members SET status = 'active', confirmed_at = $2, left_at = NULL, bounce_score = 0 WHERE id = $1 AND status = 'pending' AND requested_at >= $3";
 const SET_UNSUBSCRIBED: &str = "UPDATE members SET status = 'unsubscribed', left_at = $2 WHERE id = $1 AND status <> 'unsubscribed'";
 const SET_MODE: &str = "UPDATE members SET mode = $2 WHERE id = $1";
-const ADD_BOUNCE: &str = "UPDATE members SET bounce_score = bounce_score + $2, status = CASE WHEN status = 'active' AND bounce_score + $2 >= $3 THEN 'disabled' ELSE status END WHERE id = $1";
+/// Adds bounce points, starting over from 0 when the last bounce is older
+/// than `$4` (Mailman's `bounce_info_stale_after`), so a few bounces spread
+/// over months never add up to a disabled member. SET expressions all see
+/// the row as it was, hence the repeated CASE.
+const ADD_BOUNCE: &str = "UPDATE members SET \
+     bounce_score = (CASE WHEN last_bounce_at IS NULL OR last_bounce_at < $4 THEN 0 ELSE bounce_score END) + $2, \
+     status = CASE WHEN status = 'active' AND (CASE WHEN last_bounce_at IS NULL OR last_bounce_at < $4 THEN 0 ELSE bounce_score END) + $2 >= $3 THEN 'disabled' ELSE status END, \
+     last_bounce_at = $5 \
+     WHERE id = $1";
 const COUNT_BY_STATUS: &str =
     "SELECT status, COUNT(*) AS n FROM members WHERE list_id = $1 GROUP BY status ORDER BY status";
 const ACTIVE_EVERY_POST: &str = "SELECT id, list_id, email, name, status, mode, bounce_score, requested_at, confirmed_at FROM members WHERE list_id = $1 AND status = 'active' AND mode = 'every' AND id <> $2";
@@ -67,6 +75,10 @@ const SELECT_EDITORS: &str = "SELECT email FROM editors WHERE list_id = $1 ORDER
 /// Bounce points after which delivery to a member stops (Mailman's default
 /// threshold is 5.0 with 1.0 per hard bounce and 0.5 per soft one; we count in halves).
 pub const BOUNCE_DISABLE_AT: i64 = 10;
+
+/// A bounce this long after the previous one starts the score over
+/// (Mailman's `bounce_info_stale_after`, 7 days).
+pub const BOUNCE_STALE_AFTER_MS: i64 = 7 * 24 * 3600 * 1000;
 
 impl Store {
     pub async fn member_by_email(
@@ -181,11 +193,16 @@ impl Store {
         Ok(())
     }
 
+    /// Adds `points` to the member's bounce score (after a stale score is
+    /// reset) and disables an active member who reaches [`BOUNCE_DISABLE_AT`].
     pub async fn add_bounce_points(&self, member_id: i64, points: i64) -> Result<()> {
+        let now = crate::now_ms();
         sqlx::query(ADD_BOUNCE)
             .bind(member_id)
             .bind(points)
             .bind(BOUNCE_DISABLE_AT)
+            .bind(now - BOUNCE_STALE_AFTER_MS)
+            .bind(now)
             .execute(self.pool())
             .await?;
         Ok(())

@@ -23,6 +23,9 @@ pub struct OutboxRow {
     pub ref_id: Option<i64>,
     pub payload: String,
     pub attempts: i64,
+    /// Temporary failures are retried until this plus `retry_for`: the
+    /// creation time, or when an operator last ran `outbox retry`.
+    pub retry_since: i64,
     pub created_at: i64,
 }
 
@@ -38,6 +41,7 @@ impl OutboxRow {
             ref_id: col(r, "ref_id")?,
             payload: col(r, "payload")?,
             attempts: col(r, "attempts")?,
+            retry_since: col(r, "retry_since")?,
             created_at: col(r, "created_at")?,
         })
     }
@@ -63,13 +67,13 @@ const EXPAND_DIGEST: &str = "INSERT INTO outbox (dedupe_key, list_id, member_id,
 const CLAIM_SQLITE: &str = "UPDATE outbox SET status = 'sending', lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
      WHERE id IN (SELECT id FROM outbox WHERE (status = 'queued' AND next_attempt_at <= $3) OR (status = 'sending' AND lease_until < $3) \
                   ORDER BY next_attempt_at, id LIMIT $4) \
-     RETURNING id, dedupe_key, list_id, member_id, recipient, kind, ref_id, payload, attempts, created_at";
+     RETURNING id, dedupe_key, list_id, member_id, recipient, kind, ref_id, payload, attempts, retry_since, created_at";
 /// PostgreSQL: `SKIP LOCKED` lets several workers claim disjoint batches
 /// without waiting on each other.
 const CLAIM_POSTGRES: &str = "UPDATE outbox SET status = 'sending', lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
      WHERE id IN (SELECT id FROM outbox WHERE (status = 'queued' AND next_attempt_at <= $3) OR (status = 'sending' AND lease_until < $3) \
                   ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
-     RETURNING id, dedupe_key, list_id, member_id, recipient, kind, ref_id, payload, attempts, created_at";
+     RETURNING id, dedupe_key, list_id, member_id, recipient, kind, ref_id, payload, attempts, retry_since, created_at";
 /// Recorded whoever holds the lease: the relay accepted it, so it is sent.
 const MARK_SENT: &str = "UPDATE outbox SET status = 'sent', sent_at = $2, last_reply = $3, lease_owner = NULL, lease_until = NULL WHERE id = $1";
 const MARK_RETRY: &str = "UPDATE outbox SET status = 'queued', next_attempt_at = $3, last_reply = $4, lease_owner = NULL, lease_until = NULL \
@@ -83,8 +87,10 @@ const RELEASE: &str = "UPDATE outbox SET status = 'queued', attempts = attempts 
      WHERE id = $1 AND status = 'sending' AND lease_owner = $2";
 const COUNT_BY_STATUS: &str =
     "SELECT kind, status, COUNT(*) AS n FROM outbox GROUP BY kind, status ORDER BY kind, status";
-const RETRY_FAILED: &str = "UPDATE outbox SET status = 'queued', next_attempt_at = $1, attempts = 0 WHERE status = 'failed' AND ($2 = 0 OR id = $2)";
-const SELECT_BY_ID: &str = "SELECT id, dedupe_key, list_id, member_id, recipient, kind, ref_id, payload, attempts, created_at FROM outbox WHERE id = $1";
+/// A requeued row gets a fresh retry window: measured from its creation, an
+/// old row would fail for good at its next temporary error.
+const RETRY_FAILED: &str = "UPDATE outbox SET status = 'queued', next_attempt_at = $1, retry_since = $1, attempts = 0 WHERE status = 'failed' AND ($2 = 0 OR id = $2)";
+const SELECT_BY_ID: &str = "SELECT id, dedupe_key, list_id, member_id, recipient, kind, ref_id, payload, attempts, retry_since, created_at FROM outbox WHERE id = $1";
 const SELECT_FAILED: &str = "SELECT id, recipient, kind, attempts, last_reply FROM outbox WHERE status = 'failed' ORDER BY id DESC LIMIT $1";
 const NEXT_DUE: &str = "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'queued'";
 
@@ -185,7 +191,8 @@ impl Store {
             .collect()
     }
 
-    /// Requeues failed rows (all when `id` is 0); returns how many.
+    /// Requeues failed rows (all when `id` is 0) with a new retry window;
+    /// returns how many.
     pub async fn retry_failed(&self, id: i64) -> Result<u64> {
         let done = sqlx::query(RETRY_FAILED)
             .bind(crate::now_ms())

@@ -25,16 +25,26 @@ const INSERT_APPLIED: &str =
     "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)";
 /// Serialises concurrent `migrate` runs from several workers on PostgreSQL.
 const PG_LOCK: &str = "SELECT pg_advisory_xact_lock(7263541)";
+/// Keeps PostgreSQL's "relation already exists, skipping" notice (every run
+/// but the first) out of the operator's log.
+const PG_QUIET: &str = "SET LOCAL client_min_messages = warning";
 
 /// Applies pending migrations; returns the names it applied.
+///
+/// Everything, `schema_migrations` itself included, happens in one
+/// transaction that first takes the lock (PostgreSQL: an advisory lock;
+/// SQLite: `BEGIN IMMEDIATE`). Creating the table before the lock let two
+/// processes on a fresh PostgreSQL database both run `CREATE TABLE IF NOT
+/// EXISTS`, and the loser failed on `pg_type_typname_nsp_index`.
 pub(super) async fn migrate(store: &Store) -> Result<Vec<String>> {
-    sqlx::query(CREATE_MIGRATIONS_TABLE)
-        .execute(store.pool())
-        .await?;
     let mut tx = store.begin_write().await?;
     if store.backend() == Backend::Postgres {
         sqlx::query(PG_LOCK).execute(&mut *tx).await?;
+        sqlx::query(PG_QUIET).execute(&mut *tx).await?;
     }
+    sqlx::query(CREATE_MIGRATIONS_TABLE)
+        .execute(&mut *tx)
+        .await?;
     let applied: Vec<i64> = sqlx::query(SELECT_APPLIED)
         .fetch_all(&mut *tx)
         .await?

@@ -8,24 +8,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Where outgoing mail goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SmtpTarget {
-    /// Write one `.eml` file per message into this directory.
-    Files(PathBuf),
-    /// An SMTP relay; `implicit_tls` for `smtps://`.
-    Relay {
-        host: String,
-        port: u16,
-        implicit_tls: bool,
-        credentials: Option<(String, String)>,
-    },
-}
+mod smtp;
+
+use smtp::{hide_password, parse_smtp_url};
+pub use smtp::{is_loopback_host, SmtpTarget, SmtpTls};
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: String,
     pub smtp: SmtpTarget,
+    /// `GAZETTE_SMTP_URL` as given but with the password hidden, for logs.
     pub smtp_url: String,
     pub inbound_addr: SocketAddr,
     pub http_addr: SocketAddr,
@@ -146,11 +138,11 @@ impl Config {
         let http_addr = pick("http_addr", file.http_addr, "127.0.0.1:8080");
         let base_url = pick("base_url", file.base_url, "");
         let separator = pick("separator", file.separator, "+");
-        let hostname = pick("hostname", file.hostname, "localhost");
+        let hostname = pick("hostname", file.hostname, &system_hostname());
         let c = Config {
             database_url: parse_database_url(&database_url)?,
             smtp: parse_smtp_url(&smtp_url)?,
-            smtp_url: smtp_url.value.clone(),
+            smtp_url: hide_password(smtp_url.value.trim()),
             inbound_addr: parse_addr(&inbound_addr)?,
             http_addr: parse_addr(&http_addr)?,
             base_url: String::new(),
@@ -209,6 +201,17 @@ impl Config {
     }
 }
 
+/// This machine's name, for the SMTP greeting and EHLO when
+/// `GAZETTE_HOSTNAME` is not set (relays distrust `localhost`).
+fn system_hostname() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .map(|s| s.trim().to_string())
+        .find(|s| !s.is_empty() && !s.contains(char::is_whitespace))
+        .unwrap_or_else(|| "localhost".into())
+}
+
 fn read_file(path: &PathBuf, required: bool) -> Result<FileConfig, ConfigError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -246,76 +249,6 @@ fn parse_database_url(raw: &Raw) -> Result<String, ConfigError> {
             "Use sqlite://gazette.db?mode=rwc (the default) or postgres://user@host/db.",
         ))
     }
-}
-
-fn parse_smtp_url(raw: &Raw) -> Result<SmtpTarget, ConfigError> {
-    let v = raw.value.trim();
-    let fix = "Use file://DIR (writes .eml files), smtp://host:port or smtps://user:pass@host.";
-    if let Some(dir) = v.strip_prefix("file://") {
-        if dir.is_empty() {
-            return Err(bad(&raw.name, v, "the directory is empty", fix));
-        }
-        return Ok(SmtpTarget::Files(PathBuf::from(dir)));
-    }
-    let (implicit_tls, rest, default_port) = if let Some(r) = v.strip_prefix("smtps://") {
-        (true, r, 465)
-    } else if let Some(r) = v.strip_prefix("smtp://") {
-        (false, r, 25)
-    } else {
-        return Err(bad(&raw.name, v, "unknown scheme", fix));
-    };
-    let rest = rest.trim_end_matches('/');
-    let (credentials, hostport) = match rest.rsplit_once('@') {
-        Some((auth, hp)) => {
-            let (user, pass) = auth.split_once(':').unwrap_or((auth, ""));
-            (Some((percent_decode(user), percent_decode(pass))), hp)
-        }
-        None => (None, rest),
-    };
-    let (host, port) = match hostport.rsplit_once(':') {
-        Some((h, p)) => match p.parse::<u16>() {
-            Ok(p) => (h.to_string(), p),
-            Err(_) => {
-                return Err(bad(
-                    &raw.name,
-                    v,
-                    format!("port `{p}` is not a number"),
-                    fix,
-                ))
-            }
-        },
-        None => (hostport.to_string(), default_port),
-    };
-    if host.is_empty() {
-        return Err(bad(&raw.name, v, "the host is empty", fix));
-    }
-    Ok(SmtpTarget::Relay {
-        host: host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string(),
-        port,
-        implicit_tls,
-        credentials,
-    })
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn parse_addr(raw: &Raw) -> Result<SocketAddr, ConfigError> {
@@ -371,78 +304,4 @@ fn parse_base_url(raw: &Raw, http: SocketAddr) -> Result<String, ConfigError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn defaults_are_embedded() {
-        let c = Config::from_sources(&env(&[("GAZETTE_CONFIG", "/dev/null")])).unwrap();
-        assert_eq!(c.database_url, "sqlite://gazette.db?mode=rwc");
-        assert_eq!(c.smtp, SmtpTarget::Files("outbox".into()));
-        assert_eq!(c.inbound_addr.to_string(), "127.0.0.1:2525");
-        assert_eq!(c.base_url, "http://127.0.0.1:8080");
-    }
-
-    #[test]
-    fn relay_urls_parse() {
-        let c = Config::from_sources(&env(&[
-            ("GAZETTE_CONFIG", "/dev/null"),
-            ("GAZETTE_SMTP_URL", "smtps://me%40x.org:p%3Ass@mail.x.org"),
-        ]))
-        .unwrap();
-        assert_eq!(
-            c.smtp,
-            SmtpTarget::Relay {
-                host: "mail.x.org".into(),
-                port: 465,
-                implicit_tls: true,
-                credentials: Some(("me@x.org".into(), "p:ss".into()))
-            }
-        );
-    }
-
-    #[test]
-    fn bad_settings_name_themselves() {
-        let e = Config::from_sources(&env(&[
-            ("GAZETTE_CONFIG", "/dev/null"),
-            ("GAZETTE_SMTP_URL", "ftp://x"),
-        ]))
-        .unwrap_err()
-        .to_string();
-        assert!(
-            e.contains("GAZETTE_SMTP_URL") && e.contains("smtp://"),
-            "{e}"
-        );
-        let e = Config::from_sources(&env(&[
-            ("GAZETTE_CONFIG", "/dev/null"),
-            ("GAZETTE_HTTP_ADDR", "localhost"),
-        ]))
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("GAZETTE_HTTP_ADDR"), "{e}");
-    }
-
-    #[test]
-    fn file_then_environment() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("g.toml");
-        std::fs::write(&p, "smtp_url = \"smtp://relay:2500\"\nworkers = 3\n").unwrap();
-        let path = p.display().to_string();
-        let c = Config::from_sources(&env(&[("GAZETTE_CONFIG", &path)])).unwrap();
-        assert_eq!(c.workers, 3);
-        assert!(matches!(c.smtp, SmtpTarget::Relay { port: 2500, .. }));
-        let c = Config::from_sources(&env(&[("GAZETTE_CONFIG", &path), ("GAZETTE_WORKERS", "5")]))
-            .unwrap();
-        assert_eq!(c.workers, 5);
-        std::fs::write(&p, "smtp_ur = 1\n").unwrap();
-        let e = Config::from_sources(&env(&[("GAZETTE_CONFIG", &path)])).unwrap_err();
-        assert!(e.to_string().contains("smtp_ur"), "{e}");
-    }
-}
+mod tests;

@@ -1,0 +1,194 @@
+//! Configuration tests: defaults, file and environment precedence, and
+//! the errors a bad setting gives.
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+#[test]
+fn defaults_are_embedded() {
+    let c = Config::from_sources(&env(&[("GAZETTE_CONFIG", "/dev/null")])).unwrap();
+    assert_eq!(c.database_url, "sqlite://gazette.db?mode=rwc");
+    assert_eq!(c.smtp, SmtpTarget::Files("outbox".into()));
+    assert_eq!(c.inbound_addr.to_string(), "127.0.0.1:2525");
+    assert_eq!(c.base_url, "http://127.0.0.1:8080");
+}
+
+#[test]
+fn bad_settings_name_themselves() {
+    let e = Config::from_sources(&env(&[
+        ("GAZETTE_CONFIG", "/dev/null"),
+        ("GAZETTE_SMTP_URL", "ftp://x"),
+    ]))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("GAZETTE_SMTP_URL") && e.contains("smtp://"),
+        "{e}"
+    );
+    let e = Config::from_sources(&env(&[
+        ("GAZETTE_CONFIG", "/dev/null"),
+        ("GAZETTE_HTTP_ADDR", "localhost"),
+    ]))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("GAZETTE_HTTP_ADDR"), "{e}");
+}
+
+#[test]
+fn file_then_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("g.toml");
+    std::fs::write(&p, "smtp_url = \"smtp://relay:2500\"\nworkers = 3\n").unwrap();
+    let path = p.display().to_string();
+    let c = Config::from_sources(&env(&[("GAZETTE_CONFIG", &path)])).unwrap();
+    assert_eq!(c.workers, 3);
+    assert!(matches!(c.smtp, SmtpTarget::Relay { port: 2500, .. }));
+    let c =
+        Config::from_sources(&env(&[("GAZETTE_CONFIG", &path), ("GAZETTE_WORKERS", "5")])).unwrap();
+    assert_eq!(c.workers, 5);
+    std::fs::write(&p, "smtp_ur = 1\n").unwrap();
+    let e = Config::from_sources(&env(&[("GAZETTE_CONFIG", &path)])).unwrap_err();
+    assert!(e.to_string().contains("smtp_ur"), "{e}");
+}
+
+#[test]
+fn relay_urls_parse() {
+    let c = Config::from_sources(&env(&[
+        ("GAZETTE_CONFIG", "/dev/null"),
+        ("GAZETTE_SMTP_URL", "smtps://me%40x.org:p%3Ass@mail.x.org"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        c.smtp,
+        SmtpTarget::Relay {
+            host: "mail.x.org".into(),
+            port: 465,
+            tls: SmtpTls::Implicit,
+            credentials: Some(("me@x.org".into(), "p:ss".into()))
+        }
+    );
+}
+
+fn smtp(url: &str) -> Result<SmtpTarget, String> {
+    Config::from_sources(&env(&[
+        ("GAZETTE_CONFIG", "/dev/null"),
+        ("GAZETTE_SMTP_URL", url),
+    ]))
+    .map(|c| c.smtp)
+    .map_err(|e| e.to_string())
+}
+
+fn tls_of(url: &str) -> SmtpTls {
+    match smtp(url) {
+        Ok(SmtpTarget::Relay { tls, .. }) => tls,
+        other => panic!("{url}: {other:?}"),
+    }
+}
+
+#[test]
+fn tls_modes_parse() {
+    assert_eq!(tls_of("smtp://relay:2525"), SmtpTls::Opportunistic);
+    assert_eq!(
+        tls_of("smtp://relay:2525?tls=opportunistic"),
+        SmtpTls::Opportunistic
+    );
+    assert_eq!(tls_of("smtp://relay?tls=required"), SmtpTls::Required);
+    assert_eq!(tls_of("smtp://relay:25/?tls=none"), SmtpTls::None);
+    assert_eq!(tls_of("smtp://relay?tls=REQUIRED"), SmtpTls::Required);
+    assert_eq!(tls_of("smtps://u:p@relay"), SmtpTls::Implicit);
+    assert_eq!(tls_of("smtps://relay?tls=required"), SmtpTls::Implicit);
+    assert_eq!(
+        tls_of("smtps://relay:465?tls=insecure"),
+        SmtpTls::ImplicitInsecure
+    );
+    // The query does not leak into the port or the password.
+    assert_eq!(
+        smtp("smtp://me:p%3Fw@relay:587?tls=required").unwrap(),
+        SmtpTarget::Relay {
+            host: "relay".into(),
+            port: 587,
+            tls: SmtpTls::Required,
+            credentials: Some(("me".into(), "p?w".into())),
+        }
+    );
+    assert!(SmtpTls::Required.verifies_certificate());
+    assert!(!SmtpTls::Opportunistic.verifies_certificate());
+    assert!(
+        SmtpTls::ImplicitInsecure.is_implicit()
+            && !SmtpTls::ImplicitInsecure.verifies_certificate()
+    );
+}
+
+#[test]
+fn bad_tls_modes_name_the_setting_and_the_choices() {
+    for (url, choices) in [
+        ("smtp://relay?tls=yes", "opportunistic"),
+        ("smtp://relay?tls=insecure", "none"),
+        ("smtps://relay?tls=none", "insecure"),
+        ("smtp://relay?starttls=1", "tls=required"),
+    ] {
+        let e = smtp(url).unwrap_err();
+        assert!(
+            e.contains("GAZETTE_SMTP_URL") && e.contains(choices),
+            "{url}: {e}"
+        );
+    }
+    // A password in clear text over the network is refused up front...
+    let e = smtp("smtp://u:p@relay.example.net?tls=none").unwrap_err();
+    assert!(
+        e.contains("GAZETTE_SMTP_URL") && e.contains("unencrypted"),
+        "{e}"
+    );
+    // ...but fine on loopback.
+    assert_eq!(tls_of("smtp://u:p@127.0.0.1:2525?tls=none"), SmtpTls::None);
+    assert_eq!(tls_of("smtp://u:p@[::1]:2525?tls=none"), SmtpTls::None);
+}
+
+#[test]
+fn passwords_stay_out_of_logs_and_errors() {
+    let c = Config::from_sources(&env(&[
+        ("GAZETTE_CONFIG", "/dev/null"),
+        (
+            "GAZETTE_SMTP_URL",
+            "smtps://me%40x.org:s3cret@mail.x.org:465",
+        ),
+    ]))
+    .unwrap();
+    assert_eq!(c.smtp_url, "smtps://me%40x.org:***@mail.x.org:465");
+    let e = smtp("smtp://me:s3cret@relay.example.net?tls=bogus").unwrap_err();
+    assert!(!e.contains("s3cret") && e.contains("me:***@relay"), "{e}");
+    assert_eq!(hide_password("smtp://relay:25"), "smtp://relay:25");
+    assert_eq!(
+        hide_password("smtp://user@relay:25"),
+        "smtp://user@relay:25"
+    );
+    assert_eq!(hide_password("file://outbox"), "file://outbox");
+}
+
+#[test]
+fn loopback_hosts() {
+    for h in [
+        "localhost",
+        "LOCALHOST",
+        "127.0.0.1",
+        "127.9.9.9",
+        "::1",
+        "[::1]",
+    ] {
+        assert!(is_loopback_host(h), "{h}");
+    }
+    for h in [
+        "relay.example.org",
+        "10.0.0.1",
+        "localhost.example.org",
+        "::",
+    ] {
+        assert!(!is_loopback_host(h), "{h}");
+    }
+}
