@@ -18,6 +18,8 @@ pub struct Ctx {
     pub keys: TokenKey,
     /// Poked when new rows enter the outbox so idle workers start at once.
     pub outbox_wake: Arc<Notify>,
+    /// Frozen issues and list settings, shared by the delivery workers.
+    pub render_cache: Arc<crate::outbound::cache::RenderCache>,
 }
 
 impl Ctx {
@@ -35,6 +37,7 @@ impl Ctx {
             keys: TokenKey::new(secret.as_bytes()),
             config: Arc::new(config),
             outbox_wake: Arc::new(Notify::new()),
+            render_cache: Arc::default(),
         })
     }
 

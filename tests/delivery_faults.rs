@@ -21,39 +21,7 @@ use tokio::sync::watch;
 /// content, and m0 gets an acknowledgement).
 async fn setup(db: &TestDb, smtp_url: &str, members: usize, extra: &[(&str, &str)]) -> Ctx {
     let ctx = Ctx::open(test_config(db, smtp_url, extra)).await.unwrap();
-    ctx.store
-        .insert_list(&gazette::store::lists::NewList {
-            address: "pm@lists.example.org",
-            name: "PM Circle",
-            schedule: "0 8 * * MON",
-            timezone: "UTC",
-            require_approval: false,
-            next_digest_at: None,
-        })
-        .await
-        .unwrap();
-    let list = ctx.list_by_address("pm@lists.example.org").await.unwrap();
-    for i in 0..members {
-        let e = gazette::email::EmailAddress::parse(&format!("m{i}@example.org")).unwrap();
-        gazette::membership::add(&ctx, &list, &e, &format!("Member {i}"), "digest")
-            .await
-            .unwrap();
-    }
-    let author = ctx
-        .store
-        .member_by_email(list.id(), "m0@example.org")
-        .await
-        .unwrap()
-        .unwrap();
-    let post = gazette::posts::Post {
-        inbound_id: None,
-        subject: "Roadmaps?",
-        body: "How far ahead do you plan?",
-        message_id: "<q1@example.org>",
-    };
-    gazette::posts::ask(&ctx, &list, &author, &post)
-        .await
-        .unwrap();
+    seed_list(&ctx, members).await;
     ctx
 }
 

@@ -3,6 +3,7 @@
 //! compose (MIME with list headers) → transport (one envelope per
 //! recipient) → record (sent, retry with backoff, or failed).
 
+pub mod cache;
 pub mod compose;
 pub mod render;
 pub mod text;

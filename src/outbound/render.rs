@@ -97,7 +97,7 @@ impl Env<'_> {
 
 /// Renders `row`; the envelope sender is its VERP bounce address.
 pub async fn render(ctx: &Ctx, row: &OutboxRow) -> R<(Outgoing, String)> {
-    let Some(list_row) = ctx.store.list_by_id(row.list_id).await? else {
+    let Some(list_row) = ctx.render_cache.list(&ctx.store, row.list_id).await? else {
         return cancelled("the list no longer exists");
     };
     let member = match row.member_id {
@@ -377,11 +377,15 @@ async fn digest(env: &Env<'_>) -> R<Outgoing> {
     if m.mode != "digest" {
         return cancelled(format!("member {} switched to {} mode", m.email, m.mode));
     }
-    let Some(d) = env.ctx.store.digest(env.row.ref_id.unwrap_or(0)).await? else {
+    let cache = &env.ctx.render_cache;
+    let Some(frozen) = cache
+        .issue(&env.ctx.store, env.row.ref_id.unwrap_or(0))
+        .await?
+    else {
         return cancelled("the digest no longer exists");
     };
-    let issue = Issue::from_json(&d.content);
-    let (text, html) = digest_bodies(env.ctx, &env.list, m, &d.subject, &d.intro, &issue)?;
+    let (d, issue) = &*frozen;
+    let (text, html) = digest_bodies(env.ctx, &env.list, m, &d.subject, &d.intro, issue)?;
     let mut o = env.base(d.subject.clone(), text);
     o.html = Some(html);
     o.message_id = format!(

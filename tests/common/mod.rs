@@ -142,6 +142,42 @@ pub async fn create_list(app: &Running, schedule: &str) {
     assert!(id > 0);
 }
 
+/// Creates `pm@lists.example.org` with `members` digest members
+/// (`m0@example.org`, … named "Member N") and one question from m0, so a
+/// digest has content and m0 has an acknowledgement queued.
+pub async fn seed_list(ctx: &gazette::app::Ctx, members: usize) -> gazette::app::List {
+    let spec = gazette::lists::ListSpec {
+        address: "pm@lists.example.org",
+        name: "PM Circle",
+        schedule: "0 8 * * MON",
+        timezone: "UTC",
+        require_approval: false,
+    };
+    let list = gazette::lists::create(ctx, &spec).await.unwrap();
+    for i in 0..members {
+        let e = gazette::email::EmailAddress::parse(&format!("m{i}@example.org")).unwrap();
+        gazette::membership::add(ctx, &list, &e, &format!("Member {i}"), "digest")
+            .await
+            .unwrap();
+    }
+    let author = ctx
+        .store
+        .member_by_email(list.id(), "m0@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    let post = gazette::posts::Post {
+        inbound_id: None,
+        subject: "Roadmaps?",
+        body: "How far ahead do you plan?",
+        message_id: "<q1@example.org>",
+    };
+    gazette::posts::ask(ctx, &list, &author, &post)
+        .await
+        .unwrap();
+    list
+}
+
 /// Sends `raw` over real SMTP (lettre) to gazette's listener.
 pub async fn smtp_send(
     addr: std::net::SocketAddr,

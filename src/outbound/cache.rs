@@ -1,0 +1,63 @@
+//! What rendering reads again for every recipient while a digest goes out:
+//! the frozen issue, which never changes once sent, and the list's
+//! settings, re-read every few seconds so an edit shows up promptly.
+//! Members are always read fresh: one who left mid-send must not get it.
+
+use crate::digest::Issue;
+use crate::store::digests::{DigestRow, SENT};
+use crate::store::lists::ListRow;
+use crate::store::{Result, Store};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a list's settings are trusted before they are read again.
+const LIST_TTL: Duration = Duration::from_secs(5);
+/// Issues kept at once; more than one list can be sending.
+const MAX_ISSUES: usize = 16;
+
+#[derive(Default)]
+pub struct RenderCache {
+    issues: Mutex<HashMap<i64, Arc<(DigestRow, Issue)>>>,
+    lists: Mutex<HashMap<i64, (Instant, ListRow)>>,
+}
+
+impl RenderCache {
+    /// A sent issue with its parsed content; `None` if it does not exist.
+    pub async fn issue(&self, store: &Store, id: i64) -> Result<Option<Arc<(DigestRow, Issue)>>> {
+        if let Some(hit) = self.issues.lock().unwrap().get(&id) {
+            return Ok(Some(hit.clone()));
+        }
+        let Some(d) = store.digest(id).await? else {
+            return Ok(None);
+        };
+        let issue = Issue::from_json(&d.content);
+        let sent = d.status == SENT;
+        let entry = Arc::new((d, issue));
+        if sent {
+            let mut issues = self.issues.lock().unwrap();
+            if issues.len() >= MAX_ISSUES {
+                issues.clear();
+            }
+            issues.insert(id, entry.clone());
+        }
+        Ok(Some(entry))
+    }
+
+    /// A list's settings, at most [`LIST_TTL`] old.
+    pub async fn list(&self, store: &Store, id: i64) -> Result<Option<ListRow>> {
+        if let Some((at, row)) = self.lists.lock().unwrap().get(&id) {
+            if at.elapsed() < LIST_TTL {
+                return Ok(Some(row.clone()));
+            }
+        }
+        let row = store.list_by_id(id).await?;
+        if let Some(r) = &row {
+            self.lists
+                .lock()
+                .unwrap()
+                .insert(id, (Instant::now(), r.clone()));
+        }
+        Ok(row)
+    }
+}
