@@ -233,8 +233,15 @@ async fn bounce_points_go_stale_after_a_week() {
         ctx.store.add_bounce_points(id, 4).await.unwrap();
         assert_eq!(
             member(&ctx, id).await.bounce_score,
+            4,
+            "one bounce a day counts"
+        );
+        age_last_bounce(&ctx, id, 2).await;
+        ctx.store.add_bounce_points(id, 4).await.unwrap();
+        assert_eq!(
+            member(&ctx, id).await.bounce_score,
             8,
-            "recent bounces add up"
+            "bounces on different days add up"
         );
         age_last_bounce(&ctx, id, 8).await;
         ctx.store.add_bounce_points(id, 4).await.unwrap();

@@ -64,7 +64,7 @@ const ADD_BOUNCE: &str = "UPDATE members SET \
      bounce_score = (CASE WHEN last_bounce_at IS NULL OR last_bounce_at < $4 THEN 0 ELSE bounce_score END) + $2, \
      status = CASE WHEN status = 'active' AND (CASE WHEN last_bounce_at IS NULL OR last_bounce_at < $4 THEN 0 ELSE bounce_score END) + $2 >= $3 THEN 'disabled' ELSE status END, \
      last_bounce_at = $5 \
-     WHERE id = $1";
+     WHERE id = $1 AND (last_bounce_at IS NULL OR last_bounce_at < $6)";
 const COUNT_BY_STATUS: &str =
     "SELECT status, COUNT(*) AS n FROM members WHERE list_id = $1 GROUP BY status ORDER BY status";
 const ACTIVE_EVERY_POST: &str = "SELECT id, list_id, email, name, status, mode, bounce_score, requested_at, confirmed_at FROM members WHERE list_id = $1 AND status = 'active' AND mode = 'every' AND id <> $2";
@@ -79,6 +79,10 @@ pub const BOUNCE_DISABLE_AT: i64 = 10;
 /// A bounce this long after the previous one starts the score over
 /// (Mailman's `bounce_info_stale_after`, 7 days).
 pub const BOUNCE_STALE_AFTER_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// At most one bounce a day counts (Mailman's rule): a mailbox that is full
+/// for an afternoon of every-post mail is one bounce, not twenty.
+pub const BOUNCE_COUNTED_EVERY_MS: i64 = 24 * 3600 * 1000;
 
 impl Store {
     pub async fn member_by_email(
@@ -203,6 +207,7 @@ impl Store {
             .bind(BOUNCE_DISABLE_AT)
             .bind(now - BOUNCE_STALE_AFTER_MS)
             .bind(now)
+            .bind(now - BOUNCE_COUNTED_EVERY_MS)
             .execute(self.pool())
             .await?;
         Ok(())
