@@ -14,12 +14,20 @@ fn main() {
             std::process::exit(78); // EX_CONFIG
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("GAZETTE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log));
+    // One-shot commands print their own results; their log stays quiet
+    // unless GAZETTE_LOG asks, so an MTA's bounce of `ingest` output stays
+    // readable. No colours unless a person is watching.
+    let level = match (&cli.command, std::env::var("GAZETTE_LOG")) {
+        (_, Ok(v)) if !v.is_empty() => v,
+        (gazette::cli::Cmd::Serve, _) => config.log.clone(),
+        _ => "warn".into(),
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
+    quiet_broken_pipe();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
     let code = match runtime.block_on(run(cli, config)) {
         Ok(code) => code,
@@ -29,4 +37,22 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// `gazette member export | head` closes our stdout early; that is the
+/// reader's choice, not a crash, so end quietly instead of printing a panic.
+fn quiet_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if text.contains("failed printing to stdout") && text.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }
