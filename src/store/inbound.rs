@@ -1,7 +1,7 @@
 //! Inbound messages as received (raw bytes kept), with what became of each,
 //! the per-address notice throttle, and recorded bounces.
 
-use super::{col, Result, Store};
+use super::{col, text, Result, Store};
 use sqlx::any::AnyRow;
 
 #[derive(Debug, Clone)]
@@ -90,13 +90,13 @@ impl Store {
     /// dedupe key) was stored before: it must act once only.
     pub async fn insert_inbound(&self, m: &NewInbound<'_>) -> Result<Option<i64>> {
         let id = sqlx::query_scalar(INSERT_INBOUND)
-            .bind(m.dedupe_key)
-            .bind(m.message_id)
+            .bind(text(m.dedupe_key))
+            .bind(m.message_id.map(text))
             .bind(m.transport)
-            .bind(m.mail_from)
-            .bind(m.rcpt_to)
-            .bind(m.from_addr)
-            .bind(m.subject)
+            .bind(m.mail_from.map(text))
+            .bind(text(m.rcpt_to))
+            .bind(m.from_addr.map(text))
+            .bind(m.subject.map(text))
             .bind(m.raw.len() as i64)
             .bind(m.raw)
             .bind(crate::now_ms())
@@ -108,7 +108,7 @@ impl Store {
     /// The id and status of an earlier copy of a message.
     pub async fn inbound_by_dedupe(&self, key: &str) -> Result<Option<(i64, String)>> {
         let row = sqlx::query(SELECT_BY_DEDUPE)
-            .bind(key)
+            .bind(text(key))
             .fetch_optional(self.pool())
             .await?;
         row.map(|r| Ok((col(&r, "id")?, col(&r, "status")?)))
@@ -119,7 +119,7 @@ impl Store {
     pub async fn note_inbound_failure(&self, id: i64, reason: &str) -> Result<()> {
         sqlx::query(NOTE_FAILURE)
             .bind(id)
-            .bind(reason)
+            .bind(text(reason))
             .execute(self.pool())
             .await?;
         Ok(())
@@ -131,7 +131,7 @@ impl Store {
             .bind(o.list_id)
             .bind(&o.kind)
             .bind(&o.status)
-            .bind(&o.reason)
+            .bind(text(&o.reason))
             .bind(crate::now_ms())
             .execute(self.pool())
             .await?;
@@ -214,8 +214,8 @@ impl Store {
             .bind(member_id)
             .bind(outbox_id)
             .bind(hard as i64)
-            .bind(status)
-            .bind(diagnostic)
+            .bind(text(status))
+            .bind(text(diagnostic))
             .bind(crate::now_ms())
             .execute(self.pool())
             .await?;

@@ -1,6 +1,6 @@
 //! Members (subscriptions) and editors.
 
-use super::{col, Result, Store};
+use super::{col, text, Result, Store};
 use sqlx::any::AnyRow;
 
 pub const PENDING: &str = "pending";
@@ -136,7 +136,7 @@ impl Store {
             .bind(list_id)
             .bind(email)
             .bind(key)
-            .bind(name)
+            .bind(text(name))
             .bind(crate::now_ms())
             .execute(self.pool())
             .await?;
@@ -157,7 +157,7 @@ impl Store {
             .bind(list_id)
             .bind(email)
             .bind(key)
-            .bind(name)
+            .bind(text(name))
             .bind(mode)
             .bind(crate::now_ms())
             .execute(self.pool())

@@ -155,6 +155,13 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// Text from mail as the database can hold it: PostgreSQL refuses NUL in
+/// TEXT ("invalid byte sequence for encoding UTF8: 0x00"), and malformed
+/// mail does carry them. Applied where text from outside enters a table.
+pub(crate) fn text(s: &str) -> String {
+    s.replace('\0', "")
+}
+
 /// Reads a column, naming it in the error (the `Any` driver's own messages
 /// do not always say which column failed).
 pub(crate) fn col<'r, T>(row: &'r AnyRow, name: &str) -> Result<T>

@@ -1,6 +1,6 @@
 //! Questions and answers.
 
-use super::{col, Result, Store, Tx};
+use super::{col, text, Result, Store, Tx};
 use sqlx::any::AnyRow;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,9 +120,9 @@ impl Store {
             .bind(q.list_id)
             .bind(q.member_id)
             .bind(q.inbound_id)
-            .bind(q.subject)
-            .bind(q.body)
-            .bind(q.message_id)
+            .bind(text(q.subject))
+            .bind(text(q.body))
+            .bind(text(q.message_id))
             .bind(crate::now_ms())
             .fetch_optional(self.pool())
             .await?;
@@ -141,8 +141,8 @@ impl Store {
             .bind(a.question_id)
             .bind(a.member_id)
             .bind(a.inbound_id)
-            .bind(a.body)
-            .bind(a.message_id)
+            .bind(text(a.body))
+            .bind(text(a.message_id))
             .bind(crate::now_ms())
             .fetch_optional(self.pool())
             .await?;
@@ -209,7 +209,7 @@ impl Store {
     pub async fn thread_question(&self, list_id: i64, message_id: &str) -> Result<Option<i64>> {
         Ok(sqlx::query_scalar(SELECT_THREAD_QUESTION)
             .bind(list_id)
-            .bind(message_id)
+            .bind(text(message_id))
             .fetch_optional(self.pool())
             .await?)
     }
@@ -222,7 +222,7 @@ impl Store {
     ) -> Result<Option<i64>> {
         Ok(sqlx::query_scalar(SELECT_ANSWER_BY_MESSAGE_ID)
             .bind(question_id)
-            .bind(message_id)
+            .bind(text(message_id))
             .fetch_optional(self.pool())
             .await?)
     }
