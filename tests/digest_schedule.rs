@@ -276,3 +276,48 @@ async fn digest_text_stays_within_72_columns() {
     assert!(text.contains("pm+reply-"), "{text}");
     assert!(html.contains("mailto:pm+reply-"), "{html}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_editor_sets_subject_and_intro_until_the_issue_is_frozen() {
+    for db in databases().await {
+        let (ctx, list) = setup(&db, true).await;
+        ask(&ctx, &list, "ann", "Offsites").await;
+        use gazette::digest::send::{approve, edit, send_now};
+        let d = edit(
+            &ctx,
+            &list,
+            Some("Offsite special"),
+            Some("Three answers on offsites."),
+        )
+        .await
+        .unwrap();
+        assert_eq!(d.subject, "Offsite special");
+        let d = edit(&ctx, &list, None, None).await.unwrap();
+        assert_eq!(
+            (d.subject.as_str(), d.intro.as_str()),
+            ("Offsite special", "Three answers on offsites.")
+        );
+        let ann = EmailAddress::parse("ann@example.org").unwrap();
+        let (_, text, _) = gazette::digest::send::preview(&ctx, &list, Some(&ann))
+            .await
+            .unwrap();
+        assert!(
+            text.starts_with("Offsite special\n\nThree answers on offsites."),
+            "{text}"
+        );
+        approve(&ctx, &list).await.unwrap();
+        assert!(
+            edit(&ctx, &list, Some("Too late"), None).await.is_err(),
+            "an approved issue is frozen"
+        );
+        send_now(&ctx, &list).await.unwrap();
+        let sent = &ctx.store.recent_digests(list.id(), 1).await.unwrap()[0];
+        assert_eq!(
+            (sent.status.as_str(), sent.subject.as_str()),
+            ("sent", "Offsite special")
+        );
+        // The next issue starts with the default subject again.
+        let d = edit(&ctx, &list, None, None).await.unwrap();
+        assert!(d.subject.starts_with("PM Circle digest, "), "{}", d.subject);
+    }
+}

@@ -80,7 +80,8 @@ pub enum ListCmd {
         schedule: Option<String>,
         #[arg(long)]
         timezone: Option<String>,
-        #[arg(long)]
+        /// Digests wait for `gazette digest approve` (`--require-approval false` to stop).
+        #[arg(long, num_args = 0..=1, default_missing_value = "true")]
         require_approval: Option<bool>,
     },
 }
@@ -139,6 +140,12 @@ pub enum DigestCmd {
     Draft {
         #[command(flatten)]
         list: ListArg,
+        /// This issue's subject instead of `<list name> digest, <date>` ("" restores it).
+        #[arg(long)]
+        subject: Option<String>,
+        /// A note from the editor at the top of this issue.
+        #[arg(long)]
+        intro: Option<String>,
     },
     /// Show what a member would receive.
     Preview {

@@ -8,9 +8,17 @@ use crate::email::EmailAddress;
 
 pub(super) async fn run(ctx: &Ctx, c: DigestCmd) -> anyhow::Result<i32> {
     match c {
-        DigestCmd::Draft { list } => {
+        DigestCmd::Draft {
+            list,
+            subject,
+            intro,
+        } => {
             let list = resolve_list(ctx, &list).await?;
-            let d = send::draft(ctx, &list).await?;
+            let d = if subject.is_some() || intro.is_some() {
+                send::edit(ctx, &list, subject.as_deref(), intro.as_deref()).await?
+            } else {
+                send::draft(ctx, &list).await?
+            };
             print_issue_summary(&d);
         }
         DigestCmd::Preview {

@@ -55,6 +55,38 @@ pub async fn draft(ctx: &Ctx, list: &List) -> anyhow::Result<DigestRow> {
     Ok(d)
 }
 
+/// An editor's changes to the open draft: its subject ("" for the
+/// default) and intro. An approved issue is frozen and refuses them.
+pub async fn edit(
+    ctx: &Ctx,
+    list: &List,
+    subject: Option<&str>,
+    intro: Option<&str>,
+) -> anyhow::Result<DigestRow> {
+    let d = draft(ctx, list).await?;
+    anyhow::ensure!(
+        d.status == DRAFT,
+        "issue #{} is {} and can no longer change",
+        d.number,
+        d.status
+    );
+    let stored = ctx
+        .store
+        .digest(d.id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("issue #{} vanished", d.number))?;
+    let subject = subject.map(str::trim).unwrap_or(&stored.subject);
+    let intro = intro.map(str::trim).unwrap_or(&stored.intro);
+    anyhow::ensure!(
+        ctx.store
+            .update_draft(d.id, subject, intro, &d.content)
+            .await?,
+        "issue #{} was approved meanwhile and can no longer change",
+        d.number
+    );
+    draft(ctx, list).await
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Released {
     /// Expanded into this many deliveries.
