@@ -125,7 +125,9 @@ fn base32_decode(s: &str) -> Option<Vec<u8>> {
             out.push((buffer >> bits) as u8);
         }
     }
-    Some(out)
+    // The last character's spare bits must be zero, as `base32_encode`
+    // writes them: otherwise several spellings of one token would verify.
+    (bits < 5 && buffer & ((1 << bits) - 1) == 0).then_some(out)
 }
 
 #[cfg(test)]
@@ -160,6 +162,12 @@ mod tests {
         chars[0] = if chars[0] == 'a' { 'b' } else { 'a' };
         let tampered: String = chars.into_iter().collect();
         assert_eq!(key.verify(Purpose::Reply, &tampered, 2), None);
+        // Only the canonical spelling verifies: a last character whose
+        // spare bits differ decodes to the same bytes, and is refused.
+        let last = t.chars().last().unwrap();
+        let pos = ALPHABET.iter().position(|&a| a as char == last).unwrap();
+        let twin: String = t[..t.len() - 1].to_string() + &(ALPHABET[pos ^ 1] as char).to_string();
+        assert_eq!(key.verify(Purpose::Reply, &twin, 2), None, "{t} vs {twin}");
         for junk in ["", "a", "!!!", &t[..t.len() - 2], &"a".repeat(100)] {
             assert_eq!(key.verify(Purpose::Reply, junk, 2), None, "{junk}");
         }

@@ -216,6 +216,48 @@ mod tests {
         assert_eq!(decode_with(b"a\nb\n.\n", 100, false).0.unwrap(), b"a\nb\n");
     }
 
+    /// Random bodies of dots, CRs, LFs and text, fed in random chunks:
+    /// never a panic, and chunking never changes where the message ends
+    /// or what it holds.
+    #[test]
+    fn fuzz_chunking_never_changes_the_result() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let pieces: [&[u8]; 7] = [b".", b"\r", b"\n", b"\r\n", b"ab", b"..", b"\r\n.\r\n"];
+        for round in 0..3000 {
+            let len = (next() % 40) as usize;
+            let input: Vec<u8> = (0..len)
+                .flat_map(|_| {
+                    pieces[(next() % pieces.len() as u64) as usize]
+                        .iter()
+                        .copied()
+                })
+                .collect();
+            let strict = round % 2 == 0;
+            let mut whole = DotDecoder::new(64, strict);
+            let (used, done) = whole.feed(&input);
+            let mut split = DotDecoder::new(64, strict);
+            let (mut at, mut split_done) = (0, false);
+            while at < input.len() && !split_done {
+                let step = 1 + (next() % 7) as usize;
+                let end = (at + step).min(input.len());
+                let (n, d) = split.feed(&input[at..end]);
+                at += n;
+                split_done = d;
+            }
+            assert_eq!(done, split_done, "{input:?}");
+            if done {
+                assert_eq!(used, at, "{input:?}");
+                assert_eq!(whole.finish(), split.finish(), "{input:?}");
+            }
+        }
+    }
+
     #[test]
     fn bare_cr_after_stuffed_dot() {
         let (data, _) = decode(b"..\rx\r\n.\r\n", 100);
