@@ -185,6 +185,23 @@ async fn list_of(ctx: &Ctx, member: &MemberRow) -> anyhow::Result<List> {
     Ok(ctx.list(row))
 }
 
+/// Changes how an active member gets mail: `digest`, `every` or `paused`.
+pub async fn set_mode(ctx: &Ctx, member: &MemberRow, mode: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        MODES.contains(&mode),
+        "delivery mode `{mode}` is unknown; use one of {}",
+        MODES.join(", ")
+    );
+    anyhow::ensure!(
+        member.is_active(),
+        "{} is {}, not an active member; subscribe again first",
+        member.email,
+        member.status
+    );
+    ctx.store.set_mode(member.id, mode).await?;
+    Ok(())
+}
+
 /// The member of `list` with this address, whatever their status.
 pub async fn find(
     ctx: &Ctx,

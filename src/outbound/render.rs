@@ -461,7 +461,7 @@ pub fn digest_bodies(
             list.name()
         ),
         format!("Ask a question: write to {posting}"),
-        format!("Unsubscribe: {unsubscribe_url}"),
+        format!("Unsubscribe, pause, or get every post: {unsubscribe_url}"),
     ]
     .map(|line| wrap(&line, 72, ""))
     .join("\n");

@@ -21,6 +21,7 @@ pub fn router(ctx: Ctx) -> Router {
             "/unsubscribe/{token}",
             get(pages::unsubscribe_page).post(pages::unsubscribe),
         )
+        .route("/unsubscribe/{token}/mode", post(pages::change_mode))
         // Raw MIME up to the configured message size, not axum's 2 MB default.
         .route(
             "/inbound",

@@ -19,6 +19,10 @@ struct Page<'a> {
     paragraphs: Vec<String>,
     form_action: Option<String>,
     button: &'a str,
+    /// Where the delivery-mode buttons post, when the page offers them.
+    mode_action: Option<String>,
+    /// (mode, label, is the member's current mode)
+    modes: Vec<(String, String, bool)>,
     footer: &'a str,
 }
 
@@ -29,15 +33,27 @@ fn page(
     form_action: Option<String>,
     button: &str,
 ) -> Response {
-    let html = Page {
-        title,
-        paragraphs,
-        form_action,
-        button,
-        footer: "gazette",
-    }
-    .render()
-    .unwrap_or_else(|e| format!("<h1>{title}</h1><p>(page could not be rendered: {e})</p>"));
+    render_page(
+        status,
+        Page {
+            title,
+            paragraphs,
+            form_action,
+            button,
+            mode_action: None,
+            modes: Vec::new(),
+            footer: "gazette",
+        },
+    )
+}
+
+fn render_page(status: StatusCode, p: Page<'_>) -> Response {
+    let html = p.render().unwrap_or_else(|e| {
+        format!(
+            "<h1>{}</h1><p>(page could not be rendered: {e})</p>",
+            p.title
+        )
+    });
     (status, Html(html)).into_response()
 }
 
@@ -102,17 +118,85 @@ pub async fn unsubscribe_page(State(ctx): State<Ctx>, Path(token): Path<String>)
             None,
             "",
         ),
-        Ok(Some(m)) => page(
+        Ok(Some(m)) => {
+            let modes = if m.is_active() {
+                membership::MODES
+                    .iter()
+                    .map(|&v| (v.to_string(), mode_label(v).to_string(), v == m.mode))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            render_page(
+                StatusCode::OK,
+                Page {
+                    title: "Unsubscribe?",
+                    paragraphs: vec![format!("Stop all mail from this list to {}?", m.email)],
+                    form_action: Some(format!("/unsubscribe/{token}")),
+                    button: "Unsubscribe",
+                    mode_action: (!modes.is_empty()).then(|| format!("/unsubscribe/{token}/mode")),
+                    modes,
+                    footer: "gazette",
+                },
+            )
+        }
+        Ok(None) => invalid_link(),
+        Err(e) => server_error(e),
+    }
+}
+
+fn invalid_link() -> Response {
+    page(
+        StatusCode::NOT_FOUND,
+        "This link is not valid",
+        vec!["Check that you copied the whole link.".into()],
+        None,
+        "",
+    )
+}
+
+fn mode_label(mode: &str) -> &'static str {
+    match mode {
+        "digest" => "The digest only",
+        "every" => "Every post as it arrives",
+        "paused" => "Pause all mail",
+        _ => "?",
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ModeForm {
+    mode: String,
+}
+
+/// The delivery-mode buttons of the unsubscribe page: the same link, so a
+/// member can switch to every post or pause instead of leaving.
+pub async fn change_mode(
+    State(ctx): State<Ctx>,
+    Path(token): Path<String>,
+    axum::Form(form): axum::Form<ModeForm>,
+) -> Response {
+    let member = match membership::member_for_unsubscribe(&ctx, &token).await {
+        Ok(Some(m)) => m,
+        Ok(None) => return invalid_link(),
+        Err(e) => return server_error(e),
+    };
+    match membership::set_mode(&ctx, &member, &form.mode).await {
+        Ok(()) => page(
             StatusCode::OK,
-            "Unsubscribe?",
-            vec![format!("Stop all mail from this list to {}?", m.email)],
-            Some(format!("/unsubscribe/{token}")),
-            "Unsubscribe",
+            "Saved",
+            vec![format!(
+                "{} now gets: {}.",
+                member.email,
+                mode_label(&form.mode).to_lowercase()
+            )],
+            None,
+            "",
         ),
-        Ok(None) => page(
-            StatusCode::NOT_FOUND,
-            "This link is not valid",
-            vec!["Check that you copied the whole link.".into()],
+        Err(e) if e.to_string().contains("unknown") => page(
+            StatusCode::BAD_REQUEST,
+            "That did not work",
+            vec![e.to_string()],
             None,
             "",
         ),

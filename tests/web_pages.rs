@@ -1,0 +1,70 @@
+//! The public pages a member reaches from a mail: the unsubscribe link
+//! shows a page (a link scanner's GET changes nothing), offers the other
+//! delivery modes, and only a POST unsubscribes (RFC 8058). Forged tokens
+//! get a 404, the health check and metrics answer.
+
+mod common;
+
+use common::*;
+use gazette::email::EmailAddress;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsubscribe_page_offers_modes_and_only_post_acts() {
+    for db in databases().await {
+        eprintln!("--- web pages on {}", db.label);
+        let app = spawn_app(&db, "file:///nonexistent", &[]).await;
+        let list = seed_list(&app.ctx, 2).await;
+        let e = EmailAddress::parse("m1@example.org").unwrap();
+        let m = gazette::membership::find(&app.ctx, &list, &e)
+            .await
+            .unwrap()
+            .unwrap();
+        let url = list.unsubscribe_url(&app.ctx.keys, m.id);
+        let mode_of = || async {
+            gazette::membership::find(&app.ctx, &list, &e)
+                .await
+                .unwrap()
+                .unwrap()
+        };
+
+        let (status, page) = http("GET", &url, "").await;
+        assert_eq!(status, 200);
+        assert!(page.contains("id=\"mode-every\""), "{page}");
+        assert!(page.contains("(now)"), "the current mode is marked: {page}");
+        assert_eq!(mode_of().await.status, "active", "GET changes nothing");
+
+        let (status, page) = http("POST", &format!("{url}/mode"), "mode=every").await;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(mode_of().await.mode, "every");
+        let (status, _) = http("POST", &format!("{url}/mode"), "mode=hourly").await;
+        assert_eq!(status, 400);
+        assert_eq!(mode_of().await.mode, "every");
+
+        let forged = format!(
+            "http://{}/unsubscribe/aaaaaaaaaaaaaaaaaaaaaaaaaa",
+            app.http_addr
+        );
+        assert_eq!(http("GET", &forged, "").await.0, 404);
+        assert_eq!(
+            http("POST", &forged, "List-Unsubscribe=One-Click").await.0,
+            404
+        );
+        assert_eq!(mode_of().await.status, "active");
+
+        let (status, _) = http("POST", &url, "List-Unsubscribe=One-Click").await;
+        assert_eq!(status, 200);
+        assert_eq!(mode_of().await.status, "unsubscribed");
+
+        let base = format!("http://{}", app.http_addr);
+        assert_eq!(http("GET", &format!("{base}/healthz"), "").await.0, 200);
+        let (status, metrics) = http("GET", &format!("{base}/metrics"), "").await;
+        assert_eq!(status, 200);
+        assert!(
+            metrics.contains(
+                "gazette_members{list=\"pm@lists.example.org\",status=\"unsubscribed\"} 1"
+            ),
+            "{metrics}"
+        );
+        app.stop().await;
+    }
+}
