@@ -7,43 +7,11 @@ mod common;
 
 use common::*;
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 const MEMBERS: usize = 2000;
 const KILL_AFTER: usize = 700;
-
-fn gazette(env: &[(String, String)], args: &[&str], stdin: Option<&[u8]>) -> String {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gazette"));
-    cmd.args(args)
-        .envs(env.iter().cloned())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("gazette runs");
-    if let Some(input) = stdin {
-        use std::io::Write;
-        child.stdin.take().unwrap().write_all(input).unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "gazette {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-fn serve(env: &[(String, String)]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_gazette"))
-        .arg("serve")
-        .envs(env.iter().cloned())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("gazette serve starts")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_mid_send_reaches_everyone_once() {
@@ -74,7 +42,7 @@ async fn scenario(db: &TestDb) {
     .map(|(k, v)| (k.to_string(), v))
     .collect();
 
-    gazette(
+    gazette_cmd(
         &env,
         &[
             "list",
@@ -92,7 +60,7 @@ async fn scenario(db: &TestDb) {
         .collect();
     let path = dir.path().join("members.csv");
     std::fs::write(&path, format!("email\n{csv}")).unwrap();
-    let out = gazette(&env, &["member", "import", path.to_str().unwrap()], None);
+    let out = gazette_cmd(&env, &["member", "import", path.to_str().unwrap()], None);
     assert!(
         out.contains(&format!("imported {MEMBERS} members")),
         "{out}"
@@ -104,18 +72,18 @@ async fn scenario(db: &TestDb) {
         "What do you send upward each week?",
         "q@example.org",
     );
-    gazette(
+    gazette_cmd(
         &env,
         &["ingest", "--recipient", "pm@lists.example.org"],
         Some(q.as_bytes()),
     );
-    let out = gazette(&env, &["digest", "send", "--now"], None);
+    let out = gazette_cmd(&env, &["digest", "send", "--now"], None);
     assert!(
         out.contains(&format!("sending to {MEMBERS} members")),
         "{out}"
     );
 
-    let mut first = serve(&env);
+    let mut first = gazette_serve(&env);
     wait_for(120, "the first deliveries", || async {
         (sink.count() >= KILL_AFTER).then_some(())
     })
@@ -126,7 +94,7 @@ async fn scenario(db: &TestDb) {
     sink.release();
     let delivered_before = sink.count();
 
-    let mut second = serve(&env);
+    let mut second = gazette_serve(&env);
     let digest_counts = || {
         let mut per: HashMap<String, usize> = HashMap::new();
         for m in sink.messages() {

@@ -10,7 +10,10 @@ use gazette::config::Config;
 use gazette::serve::{start, Running};
 use std::time::Duration;
 
-pub use sink::{Sink, SinkBehaviour};
+pub use sink::{Sink, SinkBehaviour, SlowDataProxy};
+
+/// The list every test uses.
+pub const LIST_ADDRESS: &str = "pm@lists.example.org";
 
 /// A fresh, empty database for one test.
 pub struct TestDb {
@@ -176,6 +179,40 @@ pub async fn seed_list(ctx: &gazette::app::Ctx, members: usize) -> gazette::app:
         .await
         .unwrap();
     list
+}
+
+/// Runs the `gazette` binary with `env`; asserts it succeeds, returns stdout.
+pub fn gazette_cmd(env: &[(String, String)], args: &[&str], stdin: Option<&[u8]>) -> String {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gazette"));
+    cmd.args(args)
+        .envs(env.iter().cloned())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("gazette runs");
+    if let Some(input) = stdin {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(input).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "gazette {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Starts `gazette serve` with `env` (stderr shown, for failures).
+pub fn gazette_serve(env: &[(String, String)]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_gazette"))
+        .arg("serve")
+        .envs(env.iter().cloned())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("gazette serve starts")
 }
 
 /// Sends `raw` over real SMTP (lettre) to gazette's listener.
