@@ -4,6 +4,7 @@
 
 use crate::address::{Command, ListAddress};
 use crate::config::Config;
+use crate::outbound::dkim::Dkim;
 use crate::store::lists::ListRow;
 use crate::store::Store;
 use crate::tokens::{Purpose, TokenKey};
@@ -20,11 +21,32 @@ pub struct Ctx {
     pub outbox_wake: Arc<Notify>,
     /// Frozen issues and list settings, shared by the delivery workers.
     pub render_cache: Arc<crate::outbound::cache::RenderCache>,
+    /// The DKIM key every outgoing message is signed with; `None` when
+    /// `GAZETTE_DKIM_KEY` is empty.
+    pub dkim: Option<Arc<Dkim>>,
 }
 
 impl Ctx {
-    /// Connects to the database, applies migrations and loads the token key.
+    /// Loads the DKIM key, connects to the database, applies migrations and
+    /// loads the token key.
     pub async fn open(config: Config) -> anyhow::Result<Ctx> {
+        // First, so an unusable key stops start-up before anything else.
+        let dkim = match &config.dkim {
+            Some(settings) => {
+                let dkim = Dkim::load(settings)?;
+                tracing::info!(
+                    selector = dkim.selector(),
+                    domain = dkim.fixed_domain().unwrap_or("each list's own"),
+                    "DKIM signing on; publish this TXT record at <selector>._domainkey.<domain>, where receivers look for it: {}",
+                    dkim.dns_record()
+                );
+                Some(Arc::new(dkim))
+            }
+            None => {
+                tracing::info!("DKIM signing off (GAZETTE_DKIM_KEY is empty); large receivers such as Gmail refuse or junk unsigned bulk mail");
+                None
+            }
+        };
         let store = Store::connect(&config.database_url).await?;
         store.migrate().await?;
         let secret = if config.secret.is_empty() {
@@ -38,6 +60,7 @@ impl Ctx {
             config: Arc::new(config),
             outbox_wake: Arc::new(Notify::new()),
             render_cache: Arc::default(),
+            dkim,
         })
     }
 

@@ -33,7 +33,13 @@ fn main() {
         Ok(code) => code,
         Err(e) => {
             eprintln!("gazette: {e:#}");
-            1
+            // A setting found bad only when used (the DKIM key file) is
+            // still a configuration error.
+            if e.downcast_ref::<gazette::config::ConfigError>().is_some() {
+                78 // EX_CONFIG
+            } else {
+                1
+            }
         }
     };
     std::process::exit(code);

@@ -40,6 +40,26 @@ pub struct Config {
     /// How long after the first failure a temporary error stops being retried.
     pub retry_for: Duration,
     pub log: String,
+    /// DKIM signing of outgoing mail; `None` when `GAZETTE_DKIM_KEY` is
+    /// empty, and mail goes out unsigned.
+    pub dkim: Option<DkimSettings>,
+}
+
+/// Where the DKIM key is and what the signatures claim. The key file is
+/// read when the application context opens
+/// ([`crate::outbound::dkim::Dkim::load`]), not here, so the configuration
+/// stays plain data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DkimSettings {
+    /// PEM private key file (RSA or Ed25519).
+    pub key: PathBuf,
+    /// The key setting as the operator wrote it (`GAZETTE_DKIM_KEY` or
+    /// `dkim_key in gazette.toml`), so an unusable key is reported by it.
+    pub key_setting: String,
+    /// `s=`: the key is published at `<selector>._domainkey.<domain>`.
+    pub selector: String,
+    /// `d=` for every message; `None` signs with each list's own domain.
+    pub domain: Option<String>,
 }
 
 /// The shape of `gazette.toml`; every key optional.
@@ -65,6 +85,9 @@ struct FileConfig {
     inbound_idle_timeout_secs: Option<u64>,
     retry_for_hours: Option<u64>,
     log: Option<String>,
+    dkim_key: Option<String>,
+    dkim_selector: Option<String>,
+    dkim_domain: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +162,11 @@ impl Config {
         let base_url = pick("base_url", file.base_url, "");
         let separator = pick("separator", file.separator, "+");
         let hostname = pick("hostname", file.hostname, &system_hostname());
+        let dkim = parse_dkim(
+            &pick("dkim_key", file.dkim_key, ""),
+            &pick("dkim_selector", file.dkim_selector, "gazette"),
+            &pick("dkim_domain", file.dkim_domain, ""),
+        )?;
         let c = Config {
             database_url: parse_database_url(&database_url)?,
             smtp: parse_smtp_url(&smtp_url)?,
@@ -195,6 +223,7 @@ impl Config {
                 )?,
             ),
             log: pick("log", file.log, "info").value,
+            dkim,
         };
         let base_url = parse_base_url(&base_url, c.http_addr)?;
         Ok(Config { base_url, ..c })
@@ -301,6 +330,63 @@ fn parse_base_url(raw: &Raw, http: SocketAddr) -> Result<String, ConfigError> {
         ));
     }
     Ok(v.to_string())
+}
+
+/// The DKIM settings: none when the key is empty. Selector and domain are
+/// checked even then, so a typo shows before signing is turned on.
+fn parse_dkim(
+    key: &Raw,
+    selector: &Raw,
+    domain: &Raw,
+) -> Result<Option<DkimSettings>, ConfigError> {
+    let s = selector.value.trim().to_ascii_lowercase();
+    if !is_dns_name(&s) {
+        return Err(bad(
+            &selector.name,
+            &selector.value,
+            "a DKIM selector is one or more DNS labels (letters, digits, hyphens, separated by dots)",
+            "Use a name such as gazette (the default) or gazette2026; the public key goes in DNS at <selector>._domainkey.<domain>.",
+        ));
+    }
+    let d = domain
+        .value
+        .trim()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    // Empty means each list's own domain.
+    let usable = d.is_empty() || (is_dns_name(&d) && d.contains('.'));
+    if !usable {
+        return Err(bad(
+            &domain.name,
+            &domain.value,
+            "not a domain name",
+            "Set it to the domain that signs (d=), e.g. lists.example.org or a parent of the list domains, or leave it empty to sign with each list's own domain.",
+        ));
+    }
+    let k = key.value.trim();
+    if k.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(DkimSettings {
+        key: PathBuf::from(k),
+        key_setting: key.name.clone(),
+        selector: s,
+        domain: (!d.is_empty()).then_some(d),
+    }))
+}
+
+/// Dot-separated labels of letters, digits and inner hyphens (RFC 1035).
+fn is_dns_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
 
 #[cfg(test)]

@@ -192,3 +192,63 @@ fn loopback_hosts() {
         assert!(!is_loopback_host(h), "{h}");
     }
 }
+
+#[test]
+fn dkim_is_off_by_default_and_on_with_a_key() {
+    let c = Config::from_sources(&env(&[("GAZETTE_CONFIG", "/dev/null")])).unwrap();
+    assert_eq!(c.dkim, None);
+    let c = Config::from_sources(&env(&[
+        ("GAZETTE_CONFIG", "/dev/null"),
+        ("GAZETTE_DKIM_KEY", "/etc/gazette/dkim.pem"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        c.dkim,
+        Some(DkimSettings {
+            key: "/etc/gazette/dkim.pem".into(),
+            key_setting: "GAZETTE_DKIM_KEY".into(),
+            selector: "gazette".into(),
+            domain: None,
+        })
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("g.toml");
+    std::fs::write(
+        &p,
+        "dkim_key = \"dkim.pem\"\ndkim_selector = \"S2026\"\ndkim_domain = \"Example.ORG.\"\n",
+    )
+    .unwrap();
+    let path = p.display().to_string();
+    let d = Config::from_sources(&env(&[("GAZETTE_CONFIG", &path)]))
+        .unwrap()
+        .dkim
+        .unwrap();
+    assert_eq!(d.key_setting, "dkim_key in gazette.toml");
+    assert_eq!(d.selector, "s2026");
+    assert_eq!(d.domain.as_deref(), Some("example.org"));
+    // The environment wins, and an empty key turns signing off again.
+    let c =
+        Config::from_sources(&env(&[("GAZETTE_CONFIG", &path), ("GAZETTE_DKIM_KEY", "")])).unwrap();
+    assert_eq!(c.dkim, None);
+}
+
+#[test]
+fn bad_dkim_names_name_the_setting() {
+    for (setting, value) in [
+        ("GAZETTE_DKIM_SELECTOR", ""),
+        ("GAZETTE_DKIM_SELECTOR", "my selector"),
+        ("GAZETTE_DKIM_SELECTOR", "-x"),
+        ("GAZETTE_DKIM_DOMAIN", "localhost"),
+        ("GAZETTE_DKIM_DOMAIN", "lists.example.org/x"),
+        ("GAZETTE_DKIM_DOMAIN", "pm@lists.example.org"),
+    ] {
+        let e = Config::from_sources(&env(&[
+            ("GAZETTE_CONFIG", "/dev/null"),
+            ("GAZETTE_DKIM_KEY", "dkim.pem"),
+            (setting, value),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(setting), "{setting}={value:?}: {e}");
+    }
+}

@@ -6,6 +6,7 @@
 //! and retried. 4xx and network errors back off exponentially for up to
 //! `retry_for` (days) from the first attempt (or from `outbox retry`); 5xx
 //! fails at once, and counts as a bounce when it is about the recipient.
+//! Every message is DKIM-signed just before it is sent, when a key is set.
 
 use super::compose;
 use super::render::{render, RenderError};
@@ -166,6 +167,21 @@ async fn try_deliver(
             ctx.store.mark_failed(row.id, owner, &e.to_string()).await?;
             return Ok(());
         }
+    };
+    // Signed last, over the exact bytes sent. A failure here is our fault,
+    // not the message's: retry it like a relay's 4xx rather than fail it.
+    let bytes = match &ctx.dkim {
+        Some(dkim) => match dkim
+            .domain_for(&outgoing.from_addr)
+            .and_then(|d| dkim.sign(&d, &bytes))
+        {
+            Ok(signed) => signed,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot DKIM-sign the message; it will be retried (check GAZETTE_DKIM_KEY and GAZETTE_DKIM_DOMAIN)");
+                return retry_or_fail(ctx, owner, row, &e.to_string()).await;
+            }
+        },
+        None => bytes,
     };
     let name = format!("{:08}-{}", row.id, row.kind);
     let left = Duration::from_millis((deadline_ms - crate::now_ms()).max(0) as u64);
