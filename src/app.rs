@@ -137,6 +137,18 @@ impl List {
             keys.sign(Purpose::Reply, &[question_id, member_id]),
         ))
     }
+    /// The Message-ID of the delivery `outbox_id`: `<KIND.ID.TAG@domain>`.
+    /// The tag is a MAC, so the id is unique to this installation and a
+    /// report that quotes it proves it is about mail we sent; the same row
+    /// always gets the same id, so a retry is the same message.
+    pub fn message_id(&self, keys: &TokenKey, kind: &str, outbox_id: i64) -> String {
+        format!(
+            "<{kind}.{outbox_id}.{}@{}>",
+            keys.sign(Purpose::MessageId, &[outbox_id]),
+            self.address.domain()
+        )
+    }
+
     pub fn bounce_address(&self, keys: &TokenKey, outbox_id: i64) -> String {
         self.command(&Command::Bounce(keys.sign(Purpose::Bounce, &[outbox_id])))
     }

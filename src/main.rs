@@ -8,7 +8,12 @@ use gazette::config::Config;
 fn main() {
     let cli = Cli::parse();
     let config = match Config::load() {
-        Ok(c) => c,
+        Ok(c) => {
+            for w in &c.warnings {
+                eprintln!("gazette: warning: {w}");
+            }
+            c
+        }
         Err(e) => {
             eprintln!("gazette: {e}");
             std::process::exit(78); // EX_CONFIG

@@ -19,6 +19,8 @@ pub enum Purpose {
     Reply = 2,
     Bounce = 3,
     Unsubscribe = 4,
+    /// Our own Message-IDs, so a report quoting one proves we sent it.
+    MessageId = 5,
 }
 
 /// The secret shared by every worker (kept in the database's settings).

@@ -125,15 +125,17 @@ async fn scheduled_issues_fire_once_and_lose_nothing() {
         );
         let sent = &ctx.store.recent_digests(list.id(), 1).await.unwrap()[0];
         assert_eq!(sent.status, "sent");
-        let slot_day = {
+        // Dated the day it went out (in the list's time zone), not the
+        // missed slot's day.
+        let sent_day = {
             use chrono::TimeZone;
             chrono_tz::Europe::Paris
-                .timestamp_millis_opt(sent.due_at.unwrap())
+                .timestamp_millis_opt(sent.sent_at.unwrap())
                 .unwrap()
                 .format("%-d %b %Y")
                 .to_string()
         };
-        assert_eq!(sent.subject, format!("PM Circle digest, {slot_day}"));
+        assert_eq!(sent.subject, format!("PM Circle digest, {sent_day}"));
 
         // An answer whose row is stamped before the freeze but commits
         // after it (a slow writer) still goes out once, in the next issue.

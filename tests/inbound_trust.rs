@@ -26,7 +26,7 @@ async fn mail_must_prove_who_it_speaks_for() {
         let app = spawn_app(&db, &sink.url(), &[]).await;
         create_list(&app, "0 0 1 1 *").await;
         let list = app.ctx.list_by_address(LIST).await.unwrap();
-        for who in ["ann", "ben", "cy", "dee"] {
+        for who in ["ann", "ben", "cy", "dee", "fay"] {
             let e = gazette::email::EmailAddress::parse(&format!("{who}@example.org")).unwrap();
             gazette::membership::add(&app.ctx, &list, &e, "", "digest")
                 .await
@@ -86,12 +86,32 @@ async fn verp_address(app: &Running, sink: &Sink, who: &str) -> String {
 }
 
 fn arf(from: &str, to: &str, feedback: &str, victim: &str, id: &str) -> String {
+    arf_about(from, to, feedback, victim, id, None)
+}
+
+/// An ARF report; with `original`, the reported message's headers are
+/// attached, carrying that Message-ID.
+fn arf_about(
+    from: &str,
+    to: &str,
+    feedback: &str,
+    victim: &str,
+    id: &str,
+    original: Option<&str>,
+) -> String {
+    let attached = original
+        .map(|mid| {
+            format!(
+                "--b\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: PM Circle <{LIST}>\r\nTo: {victim}\r\nSubject: PM Circle: how it works\r\nMessage-ID: {mid}\r\n\r\n"
+            )
+        })
+        .unwrap_or_default();
     format!(
         "From: {from}\r\nTo: {to}\r\nSubject: FBL report\r\nMessage-ID: <{id}>\r\nMIME-Version: 1.0\r\n\
          Content-Type: multipart/report; report-type=feedback-report; boundary=\"b\"\r\n\r\n\
          --b\r\nContent-Type: text/plain\r\n\r\nA complaint.\r\n\
          --b\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: {feedback}\r\nUser-Agent: test/1.0\r\nVersion: 1\r\nOriginal-Rcpt-To: <{victim}>\r\n\r\n\
-         --b--\r\n"
+         {attached}--b--\r\n"
     )
 }
 
@@ -112,6 +132,62 @@ async fn complaints(app: &Running, sink: &Sink, list: &List) {
             "{kind} from a stranger"
         );
     }
+    // Guessing our Message-IDs does not help: they carry a MAC.
+    let fay = app
+        .ctx
+        .store
+        .member_by_email(list.id(), "fay@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    for (n, guess) in [
+        format!("<digest.{}.1.{}@{DOMAIN}>", list.id(), fay.id),
+        "<notice.1@lists.example.org>".to_string(),
+        "<notice.1.aaaaaaaaaaaaaaaaaa@lists.example.org>".to_string(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let raw = arf_about(
+            "mallory@evil.example",
+            LIST,
+            "abuse",
+            "fay@example.org",
+            &format!("guess{n}@evil"),
+            Some(guess),
+        );
+        send_raw(app, "mallory@evil.example", LIST, &raw).await;
+        assert_eq!(
+            status(app, list, "fay").await.0,
+            "active",
+            "guessed {guess}"
+        );
+    }
+    // The real Message-ID of mail we sent fay, quoted in a report to
+    // abuse@ (where feedback loops are registered), counts.
+    let verp_fay = verp_address(app, sink, "fay").await;
+    let sent_to_fay = sink
+        .to("fay@example.org")
+        .into_iter()
+        .find(|m| m.mail_from == verp_fay)
+        .unwrap();
+    let real_id = sent_to_fay.header("Message-ID").unwrap();
+    let abuse = format!("abuse@{DOMAIN}");
+    let raw = arf_about(
+        "fbl@isp.example",
+        &abuse,
+        "abuse",
+        "fay@example.org",
+        "arf-mid@isp",
+        Some(&real_id),
+    );
+    send_raw(app, "fbl@isp.example", &abuse, &raw).await;
+    assert_eq!(
+        status(app, list, "fay").await.0,
+        "unsubscribed",
+        "a report quoting our Message-ID {real_id}"
+    );
+
     // A report about a delivery of ours (sent to its VERP address) unsubscribes.
     let verp = verp_address(app, sink, "cy").await;
     let raw = arf(

@@ -57,12 +57,15 @@ pub struct IngestArgs {
 pub enum ListCmd {
     /// Create a list.
     Create {
+        /// The posting address, e.g. pm@lists.example.org; commands and replies use its sub-addresses.
         address: String,
+        /// The list's name, shown in From and in the digest's subject.
         #[arg(long)]
         name: String,
         /// Crontab schedule of the digest (5 fields, Monday is 1; or 6 with leading seconds).
         #[arg(long, default_value = "0 8 * * MON")]
         schedule: String,
+        /// IANA time zone the schedule runs in, e.g. Europe/Paris.
         #[arg(long, default_value = "UTC")]
         timezone: String,
         /// Digests wait for `gazette digest approve`.
@@ -70,14 +73,21 @@ pub enum ListCmd {
         require_approval: bool,
     },
     /// Show one list, or all.
-    Show { address: Option<String> },
-    /// Change a list's settings.
+    Show {
+        /// The list's posting address (default: every list).
+        address: Option<String>,
+    },
+    /// Change a list's settings; the next digest run follows a new schedule at once.
     Set {
+        /// The list's posting address.
         address: String,
+        /// A new name.
         #[arg(long)]
         name: Option<String>,
+        /// A new crontab schedule (5 fields, Monday is 1; or 6 with leading seconds).
         #[arg(long)]
         schedule: Option<String>,
+        /// A new IANA time zone.
         #[arg(long)]
         timezone: Option<String>,
         /// Digests wait for `gazette digest approve` (`--require-approval false` to stop).
@@ -95,24 +105,34 @@ pub struct ListArg {
 
 #[derive(Subcommand, Debug)]
 pub enum MemberCmd {
-    /// Add active members directly (no confirmation).
+    /// Add active members directly (no confirmation). Active members keep their settings unless new ones are given.
     Add {
         #[command(flatten)]
         list: ListArg,
+        /// One or more addresses.
+        #[arg(required = true)]
         emails: Vec<String>,
+        /// Their name, shown with their questions and answers.
         #[arg(long, default_value = "")]
         name: String,
-        /// digest, every or paused.
-        #[arg(long, default_value = "digest")]
-        mode: String,
+        /// digest, every or paused (new members: digest).
+        #[arg(long)]
+        mode: Option<String>,
+        /// Also add back people who unsubscribed or were disabled by bounces.
+        #[arg(long)]
+        resubscribe: bool,
     },
-    /// Import members from CSV (email[,name[,mode]]; a header row is skipped); `-` reads stdin.
+    /// Import members from CSV: a header row naming email, name, mode (an export imports as is), or email[,name[,mode]] rows; `-` reads stdin.
     Import {
         #[command(flatten)]
         list: ListArg,
+        /// The CSV file, or `-` for stdin.
         file: PathBuf,
+        /// Also add back people who unsubscribed or were disabled by bounces.
+        #[arg(long)]
+        resubscribe: bool,
     },
-    /// Export members as CSV to stdout.
+    /// Export members as CSV (email,name,status,mode) to stdout.
     Export {
         #[command(flatten)]
         list: ListArg,
@@ -121,22 +141,26 @@ pub enum MemberCmd {
     Remove {
         #[command(flatten)]
         list: ListArg,
+        /// One or more addresses.
+        #[arg(required = true)]
         emails: Vec<String>,
     },
 }
 
 #[derive(Subcommand, Debug)]
 pub enum EditorCmd {
+    /// Make an address an editor of a list: told when a digest is ready for review.
     Add {
         #[command(flatten)]
         list: ListArg,
+        /// The editor's address.
         email: String,
     },
 }
 
 #[derive(Subcommand, Debug)]
 pub enum DigestCmd {
-    /// Assemble and show the next issue's draft.
+    /// Assemble and show the next issue's draft; set its subject or intro.
     Draft {
         #[command(flatten)]
         list: ListArg,
@@ -170,6 +194,7 @@ pub enum DigestCmd {
     Send {
         #[command(flatten)]
         list: ListArg,
+        /// Send now instead of at the next scheduled time.
         #[arg(long)]
         now: bool,
     },
@@ -184,8 +209,15 @@ pub enum DigestCmd {
 pub enum OutboxCmd {
     /// Count outgoing mail by kind and status, and show recent failures.
     Status,
-    /// Queue failed mail again (one id, or all).
-    Retry { id: Option<i64> },
+    /// Queue failed mail again, with a fresh retry window: one message by id, or every failed one with --all.
+    Retry {
+        /// The outbox id `gazette outbox status` shows.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<i64>,
+        /// Every failed message, including ones the relay refused for good.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -193,11 +225,15 @@ pub enum InboundCmd {
     /// Recent inbound messages with their outcome.
     List {
         /// Only this status: accepted, held, ignored, rejected, received.
-        #[arg(long)]
+        #[arg(long, value_parser = ["accepted", "held", "ignored", "rejected", "received"])]
         status: Option<String>,
+        /// How many, newest first.
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
-    /// The raw message as received.
-    Show { id: i64 },
+    /// The raw message as received (with our Return-Path and Received lines).
+    Show {
+        /// The id `gazette inbound list` shows.
+        id: i64,
+    },
 }

@@ -19,9 +19,13 @@ pub(super) async fn outbox(ctx: &Ctx, c: OutboxCmd) -> anyhow::Result<i32> {
                 println!("failed #{id} {kind} to {to} after {attempts} attempt(s): {reply}");
             }
         }
-        OutboxCmd::Retry { id } => {
-            let n = ctx.store.retry_failed(id.unwrap_or(0)).await?;
-            println!("queued {n} message(s) again");
+        OutboxCmd::Retry { id, all } => {
+            let n = crate::outbound::requeue(ctx, if all { None } else { id }).await?;
+            println!(
+                "queued {n} message{} again; `gazette serve` sends {}",
+                if n == 1 { "" } else { "s" },
+                if n == 1 { "it" } else { "them" }
+            );
         }
     }
     Ok(0)

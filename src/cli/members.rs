@@ -3,7 +3,7 @@
 use super::{resolve_list, EditorCmd, MemberCmd};
 use crate::app::Ctx;
 use crate::email::EmailAddress;
-use crate::membership::{self, Removed};
+use crate::membership::{self, Enrolled, Removed};
 use std::io::Read;
 
 pub(super) async fn run(ctx: &Ctx, c: MemberCmd) -> anyhow::Result<i32> {
@@ -13,16 +13,36 @@ pub(super) async fn run(ctx: &Ctx, c: MemberCmd) -> anyhow::Result<i32> {
             emails,
             name,
             mode,
+            resubscribe,
         } => {
             let list = resolve_list(ctx, &list).await?;
-            anyhow::ensure!(!emails.is_empty(), "give at least one address to add");
+            let mut skipped = 0;
             for e in emails {
                 let email = EmailAddress::parse(&e)?;
-                let m = membership::add(ctx, &list, &email, &name, &mode).await?;
-                println!("{} is an active member ({})", m.email, m.mode);
+                let mode = mode.as_deref();
+                match membership::enroll(ctx, &list, &email, &name, mode, resubscribe).await? {
+                    Enrolled::Added(m) => println!("{} is an active member ({})", m.email, m.mode),
+                    Enrolled::Updated(m) => {
+                        println!("{} was already a member ({})", m.email, m.mode)
+                    }
+                    Enrolled::Skipped(m) => {
+                        skipped += 1;
+                        eprintln!(
+                            "{} is {}; not added back (pass --resubscribe if they asked to return)",
+                            m.email, m.status
+                        );
+                    }
+                }
+            }
+            if skipped > 0 {
+                return Ok(1);
             }
         }
-        MemberCmd::Import { list, file } => {
+        MemberCmd::Import {
+            list,
+            file,
+            resubscribe,
+        } => {
             let list = resolve_list(ctx, &list).await?;
             let text = if file.as_os_str() == "-" {
                 let mut s = String::new();
@@ -32,13 +52,14 @@ pub(super) async fn run(ctx: &Ctx, c: MemberCmd) -> anyhow::Result<i32> {
                 std::fs::read_to_string(&file)
                     .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?
             };
-            let report = membership::csv::import(ctx, &list, &text).await?;
+            let report = membership::csv::import(ctx, &list, &text, resubscribe).await?;
             for (line, why) in &report.skipped {
                 eprintln!("line {line}: {why}; skipped");
             }
             println!(
-                "imported {} members, skipped {}",
+                "imported {} members, updated {}, skipped {}",
                 report.added,
+                report.updated,
                 report.skipped.len()
             );
         }

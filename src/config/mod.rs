@@ -40,6 +40,9 @@ pub struct Config {
     /// How long after the first failure a temporary error stops being retried.
     pub retry_for: Duration,
     pub log: String,
+    /// Things worth telling the operator that do not stop start-up
+    /// (an unknown GAZETTE_* variable, links that will not work).
+    pub warnings: Vec<String>,
     /// DKIM signing of outgoing mail; `None` when `GAZETTE_DKIM_KEY` is
     /// empty, and mail goes out unsigned.
     pub dkim: Option<DkimSettings>,
@@ -131,8 +134,10 @@ impl Config {
             Some(p) => read_file(p, true)?,
             None => read_file(&PathBuf::from("gazette.toml"), false)?,
         };
+        let known = std::cell::RefCell::new(vec!["GAZETTE_CONFIG".to_string()]);
         let pick = |key: &str, from_file: Option<String>, default: &str| -> Raw {
             let env_name = format!("GAZETTE_{}", key.to_ascii_uppercase());
+            known.borrow_mut().push(env_name.clone());
             if let Some(v) = get_env(&env_name) {
                 Raw {
                     name: env_name,
@@ -224,10 +229,43 @@ impl Config {
             ),
             log: pick("log", file.log, "info").value,
             dkim,
+            warnings: Vec::new(),
         };
+        let mut warnings = unknown_variables(env, &known.borrow());
+        if base_url.value.trim().is_empty() && c.http_addr.ip().is_unspecified() {
+            warnings.push(format!(
+                "GAZETTE_HTTP_ADDR listens on {} but GAZETTE_BASE_URL is not set: links in mail would point at http://{}, which no reader can open. Set GAZETTE_BASE_URL to the public URL.",
+                c.http_addr, c.http_addr
+            ));
+        }
         let base_url = parse_base_url(&base_url, c.http_addr)?;
-        Ok(Config { base_url, ..c })
+        Ok(Config {
+            base_url,
+            warnings,
+            ..c
+        })
     }
+}
+
+/// `GAZETTE_*` variables nobody reads: most likely a typo the operator
+/// would otherwise never notice (gazette.toml refuses unknown keys).
+fn unknown_variables(env: &[(String, String)], known: &[String]) -> Vec<String> {
+    // Read by the test suite and the benchmark, not by gazette.
+    const OTHERS: [&str; 3] = [
+        "GAZETTE_TEST_POSTGRES_URL",
+        "GAZETTE_BENCH_MEMBERS",
+        "GAZETTE_BENCH_ROUNDS",
+    ];
+    env.iter()
+        .map(|(name, _)| name)
+        .filter(|n| n.starts_with("GAZETTE_"))
+        .filter(|n| !known.contains(n) && !OTHERS.contains(&n.as_str()))
+        .map(|n| {
+            format!(
+                "{n} is not a gazette setting and is ignored; see the README's configuration table"
+            )
+        })
+        .collect()
 }
 
 /// This machine's name, for the SMTP greeting and EHLO when
@@ -281,7 +319,13 @@ fn parse_database_url(raw: &Raw) -> Result<String, ConfigError> {
 }
 
 fn parse_addr(raw: &Raw) -> Result<SocketAddr, ConfigError> {
-    raw.value.trim().parse().map_err(|_| {
+    let v = raw.value.trim();
+    // `localhost:8080` is what people type; it means the IPv4 loopback.
+    let v = match v.strip_prefix("localhost:") {
+        Some(port) => format!("127.0.0.1:{port}"),
+        None => v.to_string(),
+    };
+    v.parse().map_err(|_| {
         bad(
             &raw.name,
             &raw.value,

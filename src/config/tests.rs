@@ -252,3 +252,32 @@ fn bad_dkim_names_name_the_setting() {
         assert!(e.contains(setting), "{setting}={value:?}: {e}");
     }
 }
+
+#[test]
+fn typos_and_unreachable_links_are_warned_about() {
+    let c = Config::from_sources(&env(&[
+        ("GAZETTE_CONFIG", "/dev/null"),
+        ("GAZETTE_SMPT_URL", "smtp://relay:25"),
+        ("GAZETTE_HTTP_ADDR", "0.0.0.0:8080"),
+        ("GAZETTE_TEST_POSTGRES_URL", "postgres://x/y"),
+    ]))
+    .unwrap();
+    assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+    assert!(
+        c.warnings[0].contains("GAZETTE_SMPT_URL"),
+        "{:?}",
+        c.warnings
+    );
+    assert!(
+        c.warnings[1].contains("GAZETTE_BASE_URL"),
+        "{:?}",
+        c.warnings
+    );
+    let c = Config::from_sources(&env(&[
+        ("GAZETTE_CONFIG", "/dev/null"),
+        ("GAZETTE_HTTP_ADDR", "localhost:8081"),
+    ]))
+    .unwrap();
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert_eq!(c.http_addr.to_string(), "127.0.0.1:8081");
+}

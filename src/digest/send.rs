@@ -101,20 +101,36 @@ pub enum Released {
 
 /// Freezes the open draft's content and subject (editor approval).
 pub async fn approve(ctx: &Ctx, list: &List) -> anyhow::Result<DigestRow> {
+    approve_for(ctx, list, None).await
+}
+
+/// Approves for sending at `send_at` (the default subject carries that
+/// day), or at the issue's slot when `None`.
+async fn approve_for(ctx: &Ctx, list: &List, send_at: Option<i64>) -> anyhow::Result<DigestRow> {
     let d = draft(ctx, list).await?;
     if d.status == DRAFT {
         let now = crate::now_ms();
         let issue = assemble(ctx, list, now).await?;
+        let editor_set = ctx
+            .store
+            .digest(d.id)
+            .await?
+            .is_some_and(|stored| !stored.subject.trim().is_empty());
+        let subject = match send_at {
+            Some(at) if !editor_set => default_subject(list, at),
+            _ => d.subject.clone(),
+        };
         ctx.store
-            .approve_digest(d.id, &issue.to_json(), now, &d.subject)
+            .approve_digest(d.id, &issue.to_json(), now, &subject)
             .await?;
     }
     Ok(ctx.store.digest(d.id).await?.unwrap_or(d))
 }
 
-/// Sends the open issue now, approving it first (an editor's action).
+/// Sends the open issue now, approving it first (an editor's action); its
+/// default subject carries today's date.
 pub async fn send_now(ctx: &Ctx, list: &List) -> anyhow::Result<Released> {
-    let d = approve(ctx, list).await?;
+    let d = approve_for(ctx, list, Some(crate::now_ms())).await?;
     release(ctx, list, &d).await
 }
 

@@ -1,8 +1,10 @@
-//! Members as CSV, for import and export: `email,name,status,mode` out,
-//! `email[,name[,mode]]` in. Fields may be quoted (RFC 4180), so a name
-//! like "Doe, Jane" survives the round trip.
+//! Members as CSV, for import and export: `email,name,status,mode` out;
+//! in, the same columns found by a header row (any order, `status` and
+//! unknown columns ignored), or `email[,name[,mode]]` without one. Fields
+//! may be quoted (RFC 4180), so a name like "Doe, Jane" survives the round
+//! trip, and an export imports back unchanged.
 
-use super::add;
+use super::{enroll, Enrolled};
 use crate::app::{Ctx, List};
 use crate::email::EmailAddress;
 use std::io::Write;
@@ -10,37 +12,94 @@ use std::io::Write;
 /// What an import did.
 #[derive(Debug, Default)]
 pub struct ImportReport {
+    /// New members, or pending ones made active.
     pub added: usize,
+    /// Already active; their name or mode was updated where given.
+    pub updated: usize,
     /// (line number, why) for every row left out.
     pub skipped: Vec<(usize, String)>,
 }
 
-/// Adds every row of `text` as an active member; a bad row is reported and
-/// skipped, never fatal. A first row whose first field is `email` is a header.
-pub async fn import(ctx: &Ctx, list: &List, text: &str) -> anyhow::Result<ImportReport> {
+/// Where each field is in a row.
+struct Columns {
+    email: usize,
+    name: Option<usize>,
+    mode: Option<usize>,
+}
+
+impl Columns {
+    /// From a header row, if the first record is one.
+    fn from_header(fields: &[String]) -> Option<Columns> {
+        let find = |want: &str| {
+            fields
+                .iter()
+                .position(|f| f.trim().eq_ignore_ascii_case(want))
+        };
+        Some(Columns {
+            email: find("email")?,
+            name: find("name"),
+            mode: find("mode"),
+        })
+    }
+
+    const POSITIONAL: Columns = Columns {
+        email: 0,
+        name: Some(1),
+        mode: Some(2),
+    };
+}
+
+/// Enrolls every row of `text` (see [`enroll`]): a bad row is reported
+/// and skipped, never fatal; people who left are skipped unless
+/// `resubscribe`.
+pub async fn import(
+    ctx: &Ctx,
+    list: &List,
+    text: &str,
+    resubscribe: bool,
+) -> anyhow::Result<ImportReport> {
     let mut report = ImportReport::default();
-    for (n, fields) in records(text) {
-        let first = fields.first().map(|f| f.trim()).unwrap_or("");
-        if first.is_empty() || (n == 1 && first.eq_ignore_ascii_case("email")) {
+    let mut rows = records(text).into_iter().peekable();
+    let header = rows.peek().and_then(|(_, f)| Columns::from_header(f));
+    let columns = match header {
+        Some(c) => {
+            rows.next();
+            c
+        }
+        None => Columns::POSITIONAL,
+    };
+    for (n, fields) in rows {
+        let get = |i: Option<usize>| {
+            i.and_then(|i| fields.get(i))
+                .map(|f| f.trim())
+                .unwrap_or("")
+        };
+        let address = get(Some(columns.email));
+        if address.is_empty() {
             continue;
         }
-        let name = fields.get(1).map(|f| f.trim()).unwrap_or("");
-        let mode = fields
-            .get(2)
-            .map(|f| f.trim())
-            .filter(|m| !m.is_empty())
-            .unwrap_or("digest");
-        let email = match EmailAddress::parse(first) {
+        let email = match EmailAddress::parse(address) {
             Ok(e) => e,
             Err(e) => {
                 report.skipped.push((n, e.to_string()));
                 continue;
             }
         };
-        match add(ctx, list, &email, name, mode).await {
-            Ok(_) => report.added += 1,
-            Err(e) if super::MODES.contains(&mode) => return Err(e),
-            Err(e) => report.skipped.push((n, e.to_string())),
+        let mode = Some(get(columns.mode)).filter(|m| !m.is_empty());
+        match enroll(ctx, list, &email, get(columns.name), mode, resubscribe).await {
+            Ok(Enrolled::Added(_)) => report.added += 1,
+            Ok(Enrolled::Updated(_)) => report.updated += 1,
+            Ok(Enrolled::Skipped(m)) => report.skipped.push((
+                n,
+                format!(
+                    "{} is {}; pass --resubscribe to add them back",
+                    m.email, m.status
+                ),
+            )),
+            Err(e) if mode.is_some_and(|m| !super::MODES.contains(&m)) => {
+                report.skipped.push((n, e.to_string()))
+            }
+            Err(e) => return Err(e),
         }
     }
     Ok(report)

@@ -7,7 +7,7 @@ pub mod csv;
 use crate::app::{Ctx, List};
 use crate::email::EmailAddress;
 use crate::notices::{self, Notice};
-use crate::store::members::{MemberRow, ACTIVE, DISABLED};
+use crate::store::members::{MemberRow, ACTIVE, DISABLED, PENDING};
 use crate::tokens::Purpose;
 
 /// How long a subscription request may wait for its confirmation.
@@ -157,7 +157,71 @@ pub async fn member_for_unsubscribe(ctx: &Ctx, token: &str) -> anyhow::Result<Op
     Ok(ctx.store.member(ids[0]).await?)
 }
 
-/// Adds an active member without confirmation (editor or import).
+/// What [`enroll`] did with one address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enrolled {
+    /// New, or a pending request completed: now active.
+    Added(MemberRow),
+    /// Already active; a given name or mode was applied.
+    Updated(MemberRow),
+    /// Left, or was disabled by bounces: not added back without
+    /// `resubscribe`, so an old spreadsheet cannot undo anyone's leaving.
+    Skipped(MemberRow),
+}
+
+/// An operator or editor adding an address (`member add`, import): a new
+/// address becomes an active member (no confirmation); an active member
+/// keeps their mode and name unless new ones are given; someone who left
+/// or was disabled comes back only with `resubscribe`.
+pub async fn enroll(
+    ctx: &Ctx,
+    list: &List,
+    email: &EmailAddress,
+    name: &str,
+    mode: Option<&str>,
+    resubscribe: bool,
+) -> anyhow::Result<Enrolled> {
+    if let Some(mode) = mode {
+        check_mode(mode)?;
+    }
+    let existing = find(ctx, list, email).await?;
+    let Some(m) = existing else {
+        let m = add(ctx, list, email, name, mode.unwrap_or("digest")).await?;
+        return Ok(Enrolled::Added(m));
+    };
+    if m.is_active() {
+        if !name.trim().is_empty() && name.trim() != m.name {
+            ctx.store.set_name(m.id, name.trim()).await?;
+        }
+        if let Some(mode) = mode.filter(|&md| md != m.mode) {
+            ctx.store.set_mode(m.id, mode).await?;
+        }
+        let m = ctx.store.member(m.id).await?.unwrap_or(m);
+        return Ok(Enrolled::Updated(m));
+    }
+    if m.status != PENDING && !resubscribe {
+        return Ok(Enrolled::Skipped(m));
+    }
+    let name = if name.trim().is_empty() {
+        &m.name
+    } else {
+        name
+    };
+    let m = add(ctx, list, email, name, mode.unwrap_or(&m.mode)).await?;
+    Ok(Enrolled::Added(m))
+}
+
+fn check_mode(mode: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        MODES.contains(&mode),
+        "delivery mode `{mode}` is unknown; use one of {}",
+        MODES.join(", ")
+    );
+    Ok(())
+}
+
+/// Makes `email` an active member now, without confirmation and whatever
+/// their past (see [`enroll`] for the operator's rules).
 pub async fn add(
     ctx: &Ctx,
     list: &List,
@@ -165,11 +229,7 @@ pub async fn add(
     name: &str,
     mode: &str,
 ) -> anyhow::Result<MemberRow> {
-    anyhow::ensure!(
-        MODES.contains(&mode),
-        "delivery mode `{mode}` is unknown; use one of {}",
-        MODES.join(", ")
-    );
+    check_mode(mode)?;
     Ok(ctx
         .store
         .upsert_active(list.id(), email.as_str(), &email.key(), name, mode)
@@ -187,11 +247,7 @@ async fn list_of(ctx: &Ctx, member: &MemberRow) -> anyhow::Result<List> {
 
 /// Changes how an active member gets mail: `digest`, `every` or `paused`.
 pub async fn set_mode(ctx: &Ctx, member: &MemberRow, mode: &str) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        MODES.contains(&mode),
-        "delivery mode `{mode}` is unknown; use one of {}",
-        MODES.join(", ")
-    );
+    check_mode(mode)?;
     anyhow::ensure!(
         member.is_active(),
         "{} is {}, not an active member; subscribe again first",

@@ -80,12 +80,9 @@ impl Env<'_> {
             subject,
             text,
             html: None,
-            message_id: format!(
-                "<{}.{}@{}>",
-                self.row.kind,
-                self.row.id,
-                self.list.address.domain()
-            ),
+            message_id: self
+                .list
+                .message_id(&self.ctx.keys, &self.row.kind, self.row.id),
             in_reply_to: None,
             references: Vec::new(),
             list: None,
@@ -149,12 +146,12 @@ async fn notice_message(env: &Env<'_>, notice: &Notice) -> R<Outgoing> {
         }
         Notice::Welcome => {
             let m = env.active_member()?;
+            let next_digest = next_digest_words(l);
             let text = WelcomeTxt {
                 list_name: name,
                 list_address: &addr,
                 address: to,
-                schedule: &l.row.schedule,
-                timezone: &l.row.timezone,
+                next_digest: &next_digest,
                 unsubscribe_url: &env.unsubscribe_url(m),
                 unsubscribe_address: &l.command(&Command::Unsubscribe),
             }
@@ -303,6 +300,18 @@ async fn notice_message(env: &Env<'_>, notice: &Notice) -> R<Outgoing> {
     Ok(out)
 }
 
+/// When the next digest is due, for people: "Monday 7 December 2026 at
+/// 08:00 (Europe/Paris)".
+fn next_digest_words(l: &List) -> String {
+    use chrono::TimeZone;
+    let tz = crate::digest::schedule::parse_timezone(&l.row.timezone).unwrap_or(chrono_tz::UTC);
+    l.row
+        .next_digest_at
+        .and_then(|ms| tz.timestamp_millis_opt(ms).single())
+        .map(|t| format!("{} ({})", t.format("%A %-d %B %Y at %H:%M"), l.row.timezone))
+        .unwrap_or_else(|| "when the editors send it".into())
+}
+
 async fn question_and_answer(
     env: &Env<'_>,
     answer_id: i64,
@@ -388,13 +397,6 @@ async fn digest(env: &Env<'_>) -> R<Outgoing> {
     let (text, html) = digest_bodies(env.ctx, &env.list, m, &d.subject, &d.intro, issue)?;
     let mut o = env.base(d.subject.clone(), text);
     o.html = Some(html);
-    o.message_id = format!(
-        "<digest.{}.{}.{}@{}>",
-        env.list.id(),
-        d.number,
-        m.id,
-        env.list.address.domain()
-    );
     o.list = Some(env.list_headers(m));
     o.bulk = true;
     Ok(o)

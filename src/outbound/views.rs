@@ -17,8 +17,8 @@ pub struct WelcomeTxt<'a> {
     pub list_name: &'a str,
     pub list_address: &'a str,
     pub address: &'a str,
-    pub schedule: &'a str,
-    pub timezone: &'a str,
+    /// "Monday 7 December at 08:00 (UTC)", or a note when unscheduled.
+    pub next_digest: &'a str,
     pub unsubscribe_url: &'a str,
     pub unsubscribe_address: &'a str,
 }

@@ -56,6 +56,7 @@ const UPSERT_ACTIVE: &str = "INSERT INTO members (list_id, email, email_key, nam
 const ACTIVATE_PENDING: &str = "UPDATE members SET status = 'active', confirmed_at = $2, left_at = NULL, bounce_score = 0 WHERE id = $1 AND status = 'pending' AND requested_at >= $3";
 const SET_UNSUBSCRIBED: &str = "UPDATE members SET status = 'unsubscribed', left_at = $2 WHERE id = $1 AND status <> 'unsubscribed'";
 const SET_MODE: &str = "UPDATE members SET mode = $2 WHERE id = $1";
+const SET_NAME: &str = "UPDATE members SET name = $2 WHERE id = $1";
 /// Adds bounce points, starting over from 0 when the last bounce is older
 /// than `$4` (Mailman's `bounce_info_stale_after`), so a few bounces spread
 /// over months never add up to a disabled member. SET expressions all see
@@ -186,6 +187,15 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn set_name(&self, member_id: i64, name: &str) -> Result<()> {
+        sqlx::query(SET_NAME)
+            .bind(member_id)
+            .bind(text(name))
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 
     pub async fn set_mode(&self, member_id: i64, mode: &str) -> Result<()> {

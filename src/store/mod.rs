@@ -38,16 +38,20 @@ pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 /// Errors from the store, with what the operator can do about them.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the database at {url}: {source}. Check GAZETTE_DATABASE_URL (for SQLite the directory must exist and be writable; for PostgreSQL the server must be up).")]
-    Connect {
-        url: String,
-        #[source]
-        source: sqlx::Error,
-    },
+    // The causes are part of the message and deliberately not `#[source]`:
+    // `{:#}` would print them twice.
+    #[error("cannot open the database at {url}: {cause}. Check GAZETTE_DATABASE_URL (for SQLite the directory must exist and be writable; for PostgreSQL the server must be up).")]
+    Connect { url: String, cause: sqlx::Error },
     #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Db(e)
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -65,7 +69,7 @@ impl Store {
         let max = if backend == Backend::Sqlite { 8 } else { 16 };
         let pool = AnyPoolOptions::new()
             .max_connections(max)
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -83,9 +87,9 @@ impl Store {
             })
             .connect(url)
             .await
-            .map_err(|source| StoreError::Connect {
+            .map_err(|cause| StoreError::Connect {
                 url: redact(url),
-                source,
+                cause,
             })?;
         Ok(Store { pool, backend })
     }

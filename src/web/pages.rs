@@ -2,6 +2,7 @@
 //! confirmation mail); unsubscribe shows a page on GET and acts on POST, as
 //! RFC 8058 one-click requires (so link scanners never unsubscribe anyone).
 
+use crate::address::Command;
 use crate::app::Ctx;
 use crate::inbound::{receive, InboundError, Incoming};
 use crate::membership::{self, Confirmed};
@@ -81,20 +82,41 @@ pub async fn healthz(State(ctx): State<Ctx>) -> Response {
 
 pub async fn confirm(State(ctx): State<Ctx>, Path(token): Path<String>) -> Response {
     match membership::confirm(&ctx, &token).await {
-        Ok(Confirmed::Activated(m)) | Ok(Confirmed::AlreadyActive(m)) => page(
+        Ok(Confirmed::Activated(m)) => page(
             StatusCode::OK,
             "You're in",
-            vec![format!("{} is now subscribed. A welcome message is on its way.", m.email)],
+            vec![format!(
+                "{} is now subscribed. A welcome message is on its way.",
+                m.email
+            )],
             None,
             "",
         ),
-        Ok(Confirmed::Expired(_)) => page(
-            StatusCode::GONE,
-            "This link has expired",
-            vec!["Subscription requests are valid for 7 days. Send a new request to subscribe again.".into()],
+        Ok(Confirmed::AlreadyActive(m)) => page(
+            StatusCode::OK,
+            "You're already subscribed",
+            vec![format!(
+                "{} was confirmed before; nothing more to do.",
+                m.email
+            )],
             None,
             "",
         ),
+        Ok(Confirmed::Expired(m)) => {
+            let subscribe = match ctx.store.list_by_id(m.list_id).await {
+                Ok(Some(row)) => ctx.list(row).command(&Command::Subscribe),
+                _ => "the list's subscribe address".into(),
+            };
+            page(
+                StatusCode::GONE,
+                "This link has expired",
+                vec![format!(
+                    "Subscription requests are valid for 7 days. To subscribe again, write to {subscribe} and confirm within a week."
+                )],
+                None,
+                "",
+            )
+        }
         Ok(Confirmed::Invalid) => page(
             StatusCode::NOT_FOUND,
             "This link is not valid",
@@ -181,6 +203,30 @@ pub async fn change_mode(
         Ok(None) => return invalid_link(),
         Err(e) => return server_error(e),
     };
+    if !membership::MODES.contains(&form.mode.as_str()) {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "That did not work",
+            vec![format!(
+                "`{}` is not a delivery mode; use the buttons on the page.",
+                form.mode
+            )],
+            None,
+            "",
+        );
+    }
+    if !member.is_active() {
+        return page(
+            StatusCode::CONFLICT,
+            "You are not subscribed",
+            vec![format!(
+                "{} is {}; subscribe again before choosing how to get mail.",
+                member.email, member.status
+            )],
+            None,
+            "",
+        );
+    }
     match membership::set_mode(&ctx, &member, &form.mode).await {
         Ok(()) => page(
             StatusCode::OK,
@@ -193,13 +239,6 @@ pub async fn change_mode(
             None,
             "",
         ),
-        Err(e) if e.to_string().contains("unknown") => page(
-            StatusCode::BAD_REQUEST,
-            "That did not work",
-            vec![e.to_string()],
-            None,
-            "",
-        ),
         Err(e) => server_error(e),
     }
 }
@@ -209,15 +248,7 @@ pub async fn change_mode(
 pub async fn unsubscribe(State(ctx): State<Ctx>, Path(token): Path<String>) -> Response {
     let member = match membership::member_for_unsubscribe(&ctx, &token).await {
         Ok(Some(m)) => m,
-        Ok(None) => {
-            return page(
-                StatusCode::NOT_FOUND,
-                "This link is not valid",
-                vec!["Check that you copied the whole link.".into()],
-                None,
-                "",
-            )
-        }
+        Ok(None) => return invalid_link(),
         Err(e) => return server_error(e),
     };
     match membership::leave(&ctx, &member, false, "web").await {

@@ -73,8 +73,9 @@ async fn outbox_member(
     }
 }
 
-/// Our own Message-IDs name the delivery: `<digest.LIST.NUMBER.MEMBER@domain>`
-/// and `<KIND.OUTBOX_ID@domain>` (see outbound::render).
+/// Our own Message-IDs name the delivery: `<KIND.OUTBOX_ID.TAG@domain>`
+/// (see [`List::message_id`]); the tag must verify, or anyone could name
+/// any member's delivery by guessing ids.
 async fn member_from_message_id(
     ctx: &Ctx,
     list: &List,
@@ -87,21 +88,12 @@ async fn member_from_message_id(
     if !domain.eq_ignore_ascii_case(list.address.domain()) {
         return Ok(None);
     }
-    let parts: Vec<&str> = local.split('.').collect();
-    let num = |s: &str| s.parse::<i64>().ok();
-    match parts.as_slice() {
-        ["digest", l, _, m] if num(l) == Some(list.id()) => match num(m) {
-            Some(id) => Ok(ctx
-                .store
-                .member(id)
-                .await?
-                .filter(|m| m.list_id == list.id())),
-            None => Ok(None),
-        },
-        [_, id] => match num(id) {
-            Some(id) => outbox_member(ctx, list, id).await,
-            None => Ok(None),
-        },
+    let [_kind, id, tag] = local.split('.').collect::<Vec<_>>()[..] else {
+        return Ok(None);
+    };
+    let verified = ctx.keys.verify(Purpose::MessageId, tag, 1);
+    match (verified, id.parse::<i64>()) {
+        (Some(ids), Ok(id)) if ids[0] == id => outbox_member(ctx, list, id).await,
         _ => Ok(None),
     }
 }
