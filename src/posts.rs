@@ -5,7 +5,6 @@
 use crate::app::{Ctx, List};
 use crate::notices::{self, Notice};
 use crate::store::members::MemberRow;
-use crate::store::outbox::NewOutbox;
 use crate::store::posts::{NewAnswer, NewQuestion, QuestionRow};
 
 pub struct Post<'a> {
@@ -102,26 +101,15 @@ async fn fan_out(
     ref_id: i64,
     skip: &[i64],
 ) -> anyhow::Result<()> {
-    let mut queued = false;
-    for m in ctx.store.every_post_members(list.id(), skip[0]).await? {
-        if skip.contains(&m.id) {
-            continue;
-        }
-        let key = format!("{kind}:{ref_id}:{}", m.id);
-        queued |= ctx
-            .store
-            .enqueue(&NewOutbox {
-                dedupe_key: &key,
-                list_id: list.id(),
-                member_id: Some(m.id),
-                recipient: &m.email,
-                kind,
-                ref_id: Some(ref_id),
-                payload: "{}",
-            })
-            .await?;
-    }
-    if queued {
+    // One statement, like a digest's expansion: the SMTP session that
+    // delivered the post is waiting on this.
+    let (a, b) = (skip[0], skip.get(1).copied().unwrap_or(skip[0]));
+    if ctx
+        .store
+        .expand_every_post(list.id(), kind, ref_id, [a, b])
+        .await?
+        > 0
+    {
         ctx.outbox_wake.notify_waiters();
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! Compact, unforgeable tokens for sub-addresses and links.
 //!
 //! A token is lowercase base32 of `varint ids ‖ HMAC-SHA256(key, purpose ‖ ids)[..10]`.
-//! Two small ids and an 80-bit tag fit in about 26 characters, so
+//! Two small ids and an 80-bit tag fit in 18 to 30 characters, so
 //! `pm+reply-<token>@` stays far below the 64-octet local-part limit of
 //! RFC 5321. Verification is constant-time (`hmac`'s `verify_truncated_left`).
 

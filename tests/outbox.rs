@@ -122,3 +122,74 @@ async fn file_transport_writes_one_eml_per_message() {
     let counts = ctx.store.outbox_counts().await.unwrap();
     assert!(counts.iter().all(|(_, s, _)| s == "sent"), "{counts:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_post_members_get_posts_and_answers_at_once() {
+    for db in databases().await {
+        eprintln!("--- every-post fan-out on {}", db.label);
+        let (ctx, list) = setup(&db, "file:///nonexistent", 4).await;
+        let member = |i: usize| {
+            let ctx = ctx.clone();
+            let list = list.clone();
+            async move {
+                let e = gazette::email::EmailAddress::parse(&format!("m{i}@example.org")).unwrap();
+                gazette::membership::find(&ctx, &list, &e)
+                    .await
+                    .unwrap()
+                    .unwrap()
+            }
+        };
+        // m1 and m2 want every post, m3 paused; m0 asked question 1 in setup.
+        for (i, mode) in [(1, "every"), (2, "every"), (3, "paused")] {
+            gazette::membership::set_mode(&ctx, &member(i).await, mode)
+                .await
+                .unwrap();
+        }
+        let (m0, m1) = (member(0).await, member(1).await);
+        let post = gazette::posts::Post {
+            inbound_id: None,
+            subject: "Capacity planning?",
+            body: "How do you size a quarter?",
+            message_id: "<q2@example.org>",
+        };
+        let q2 = gazette::posts::ask(&ctx, &list, &m0, &post).await.unwrap();
+        let q = ctx.store.question(q2).await.unwrap().unwrap();
+        let answer = gazette::posts::Post {
+            inbound_id: None,
+            subject: "",
+            body: "By last quarter's throughput.",
+            message_id: "<a2@example.org>",
+        };
+        gazette::posts::answer(&ctx, &list, &q, &m1, &answer)
+            .await
+            .unwrap();
+
+        let rows = ctx
+            .store
+            .claim("t", gazette::now_ms() + 60_000, 100)
+            .await
+            .unwrap();
+        let to = |kind: &str, ref_id: Option<i64>| -> Vec<String> {
+            let mut v: Vec<String> = rows
+                .iter()
+                .filter(|r| r.kind == kind && (ref_id.is_none() || r.ref_id == ref_id))
+                .map(|r| r.recipient.clone())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(
+            to("post", Some(q2)),
+            ["m1@example.org", "m2@example.org"],
+            "not the author, not paused"
+        );
+        // The answer: the other every-post member gets a copy; the asker
+        // gets the "you have an answer" notice instead, the answerer nothing.
+        assert_eq!(to("answer", None), ["m2@example.org"]);
+        let asker_notices = rows
+            .iter()
+            .filter(|r| r.recipient == "m0@example.org" && r.payload.contains("answer_to_asker"))
+            .count();
+        assert_eq!(asker_notices, 1);
+    }
+}

@@ -68,7 +68,6 @@ const ADD_BOUNCE: &str = "UPDATE members SET \
      WHERE id = $1 AND (last_bounce_at IS NULL OR last_bounce_at < $6)";
 const COUNT_BY_STATUS: &str =
     "SELECT status, COUNT(*) AS n FROM members WHERE list_id = $1 GROUP BY status ORDER BY status";
-const ACTIVE_EVERY_POST: &str = "SELECT id, list_id, email, name, status, mode, bounce_score, requested_at, confirmed_at FROM members WHERE list_id = $1 AND status = 'active' AND mode = 'every' AND id <> $2";
 
 const INSERT_EDITOR: &str = "INSERT INTO editors (list_id, email, email_key, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (list_id, email_key) DO NOTHING";
 const SELECT_EDITORS: &str = "SELECT email FROM editors WHERE list_id = $1 ORDER BY email_key";
@@ -110,16 +109,6 @@ impl Store {
     pub async fn members(&self, list_id: i64) -> Result<Vec<MemberRow>> {
         let rows = sqlx::query(SELECT_BY_LIST)
             .bind(list_id)
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(MemberRow::from_row).collect()
-    }
-
-    /// Members who get every post as it arrives, except `author_id`.
-    pub async fn every_post_members(&self, list_id: i64, author_id: i64) -> Result<Vec<MemberRow>> {
-        let rows = sqlx::query(ACTIVE_EVERY_POST)
-            .bind(list_id)
-            .bind(author_id)
             .fetch_all(self.pool())
             .await?;
         rows.iter().map(MemberRow::from_row).collect()

@@ -64,6 +64,12 @@ const EXPAND_DIGEST: &str = "INSERT INTO outbox (dedupe_key, list_id, member_id,
      SELECT 'digest:' || CAST($1 AS TEXT) || ':' || CAST(m.id AS TEXT), m.list_id, m.id, m.email, 'digest', $1, '{}', 'queued', $3, $3, $3 \
      FROM members m WHERE m.list_id = $2 AND m.status = 'active' AND m.mode = 'digest' \
      ON CONFLICT (dedupe_key) DO NOTHING";
+/// One copy of a post (or answer) for each active member in "every post"
+/// mode but the two skipped (its author, and the asker who is told apart).
+const EXPAND_EVERY_POST: &str = "INSERT INTO outbox (dedupe_key, list_id, member_id, recipient, kind, ref_id, payload, status, next_attempt_at, retry_since, created_at) \
+     SELECT $2 || ':' || CAST($3 AS TEXT) || ':' || CAST(m.id AS TEXT), m.list_id, m.id, m.email, $2, $3, '{}', 'queued', $6, $6, $6 \
+     FROM members m WHERE m.list_id = $1 AND m.status = 'active' AND m.mode = 'every' AND m.id <> $4 AND m.id <> $5 \
+     ON CONFLICT (dedupe_key) DO NOTHING";
 const CLAIM_SQLITE: &str = "UPDATE outbox SET status = 'sending', lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
      WHERE id IN (SELECT id FROM outbox WHERE (status = 'queued' AND next_attempt_at <= $3) OR (status = 'sending' AND lease_until < $3) \
                   ORDER BY next_attempt_at, id LIMIT $4) \
@@ -117,6 +123,27 @@ impl Store {
             .bind(list_id)
             .bind(crate::now_ms())
             .execute(&mut **tx)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Queues post or answer `ref_id` for the list's every-post members,
+    /// except the members in `skip`; returns how many rows were new.
+    pub async fn expand_every_post(
+        &self,
+        list_id: i64,
+        kind: &str,
+        ref_id: i64,
+        skip: [i64; 2],
+    ) -> Result<u64> {
+        let done = sqlx::query(EXPAND_EVERY_POST)
+            .bind(list_id)
+            .bind(kind)
+            .bind(ref_id)
+            .bind(skip[0])
+            .bind(skip[1])
+            .bind(crate::now_ms())
+            .execute(self.pool())
             .await?;
         Ok(done.rows_affected())
     }

@@ -2,6 +2,8 @@
 //! recipient's reply tokens and unsubscribe link. Rendering happens at send
 //! time, so a delivery always reflects the member's current state.
 
+mod notices;
+
 use super::compose::{ListHeaders, Outgoing};
 use super::text::{mailto_encode, paragraphs, reply_subject, wrap};
 use super::views::*;
@@ -115,189 +117,11 @@ pub async fn render(ctx: &Ctx, row: &OutboxRow) -> R<(Outgoing, String)> {
             let notice: Notice = serde_json::from_str(&row.payload).map_err(|e| {
                 anyhow::anyhow!("outbox row {} has a bad notice payload: {e}", row.id)
             })?;
-            notice_message(&env, &notice).await?
+            notices::notice_message(&env, &notice).await?
         }
         other => return cancelled(format!("unknown outbox kind `{other}`")),
     };
     Ok((out, env.list.bounce_address(&ctx.keys, row.id)))
-}
-
-async fn notice_message(env: &Env<'_>, notice: &Notice) -> R<Outgoing> {
-    let l = &env.list;
-    let (name, addr) = (l.name(), l.posting());
-    let to = env.row.recipient.as_str();
-    let mut out = match notice {
-        Notice::Confirm => {
-            let m = match &env.member {
-                Some(m) if m.status == "pending" => m,
-                _ => return cancelled("no pending subscription to confirm"),
-            };
-            let url = l.confirm_url(&env.ctx.keys, m.id);
-            let text = ConfirmTxt {
-                list_name: name,
-                list_address: &addr,
-                address: to,
-                confirm_url: &url,
-            }
-            .render()?;
-            let mut o = env.base(format!("Confirm your subscription to {name}"), text);
-            o.reply_to = Some(l.confirm_address(&env.ctx.keys, m.id));
-            o
-        }
-        Notice::Welcome => {
-            let m = env.active_member()?;
-            let next_digest = next_digest_words(l);
-            let text = WelcomeTxt {
-                list_name: name,
-                list_address: &addr,
-                address: to,
-                next_digest: &next_digest,
-                unsubscribe_url: &env.unsubscribe_url(m),
-                unsubscribe_address: &l.command(&Command::Unsubscribe),
-            }
-            .render()?;
-            let mut o = env.base(format!("Welcome to {name}"), text);
-            o.list = Some(env.list_headers(m));
-            o
-        }
-        Notice::AlreadySubscribed => {
-            let m = env.active_member()?;
-            let text = AlreadyTxt {
-                list_name: name,
-                list_address: &addr,
-                address: to,
-                unsubscribe_url: &env.unsubscribe_url(m),
-            }
-            .render()?;
-            env.base(format!("You are already subscribed to {name}"), text)
-        }
-        Notice::Goodbye => {
-            let text = GoodbyeTxt {
-                list_name: name,
-                list_address: &addr,
-                address: to,
-                subscribe_address: &l.command(&Command::Subscribe),
-            }
-            .render()?;
-            env.base(format!("You have left {name}"), text)
-        }
-        Notice::Help => {
-            let text = HelpTxt {
-                list_name: name,
-                list_address: &addr,
-                subscribe_address: &l.command(&Command::Subscribe),
-                unsubscribe_address: &l.command(&Command::Unsubscribe),
-            }
-            .render()?;
-            env.base(format!("{name}: how it works"), text)
-        }
-        Notice::NotMember { subject } => {
-            let text = NotMemberTxt {
-                list_name: name,
-                list_address: &addr,
-                address: to,
-                subject,
-                subscribe_address: &l.command(&Command::Subscribe),
-            }
-            .render()?;
-            env.base(format!("Your message to {name} was not posted"), text)
-        }
-        Notice::QuestionPosted { question_id } => {
-            let m = env.active_member()?;
-            let Some(q) = env.ctx.store.question(*question_id).await? else {
-                return cancelled("the question no longer exists");
-            };
-            let text = QuestionPostedTxt {
-                list_name: name,
-                list_address: &addr,
-                subject: &q.subject,
-                unsubscribe_url: &env.unsubscribe_url(m),
-            }
-            .render()?;
-            let mut o = env.base(reply_subject(&q.subject), text);
-            o.reply_to = Some(l.reply_address(&env.ctx.keys, q.id, m.id));
-            o.in_reply_to = Some(q.message_id.clone());
-            o.references = vec![q.message_id];
-            o.list = Some(env.list_headers(m));
-            o
-        }
-        Notice::AnswerToAsker { answer_id } => {
-            let m = env.active_member()?;
-            let (q, a) = question_and_answer(env, *answer_id).await?;
-            let author = crate::digest::display_name(&a.author_name, &a.author_email);
-            let body = wrap(&a.body, 72, "");
-            let text = AnswerToAskerTxt {
-                list_name: name,
-                list_address: &addr,
-                author: &author,
-                subject: &q.subject,
-                body: &body,
-                unsubscribe_url: &env.unsubscribe_url(m),
-            }
-            .render()?;
-            let mut o = env.base(reply_subject(&q.subject), text);
-            o.from_name = format!("{author} via {name}");
-            o.reply_to = Some(l.reply_address(&env.ctx.keys, q.id, m.id));
-            o.in_reply_to = Some(q.message_id.clone());
-            o.references = vec![q.message_id];
-            o.list = Some(env.list_headers(m));
-            o
-        }
-        Notice::DigestReady {
-            digest_id,
-            awaiting_approval,
-        } => {
-            let Some(d) = env.ctx.store.digest(*digest_id).await? else {
-                return cancelled("the digest no longer exists");
-            };
-            let count = Issue::from_json(&d.content).items.len();
-            let text = DigestReadyTxt {
-                list_name: name,
-                list_address: &addr,
-                number: d.number,
-                subject: &d.subject,
-                count,
-                awaiting_approval: *awaiting_approval,
-            }
-            .render()?;
-            env.base(format!("[{name}] Digest issue {} is ready", d.number), text)
-        }
-        Notice::ConfirmLeave => {
-            let m = env.active_member()?;
-            let text = ConfirmLeaveTxt {
-                list_name: name,
-                list_address: &addr,
-                address: to,
-                unsubscribe_url: &env.unsubscribe_url(m),
-            }
-            .render()?;
-            env.base(format!("Confirm that you want to leave {name}"), text)
-        }
-        Notice::DigestReply { subject } => {
-            let text = DigestReplyTxt {
-                list_name: name,
-                list_address: &addr,
-                subject,
-            }
-            .render()?;
-            env.base(
-                format!("Your reply to the {name} digest was not posted"),
-                text,
-            )
-        }
-        Notice::ConfirmExpired => {
-            let text = ConfirmExpiredTxt {
-                list_name: name,
-                list_address: &addr,
-                address: to,
-                subscribe_address: &l.command(&Command::Subscribe),
-            }
-            .render()?;
-            env.base(format!("Your subscription request to {name} expired"), text)
-        }
-    };
-    out.auto_submitted = true;
-    Ok(out)
 }
 
 /// When the next digest is due, for people: "Monday 7 December 2026 at

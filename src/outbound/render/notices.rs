@@ -1,0 +1,233 @@
+//! The notices gazette sends in answer to something a person did
+//! (confirmation, welcome, acknowledgement, ...), rendered for their
+//! recipient.
+
+use super::{cancelled, next_digest_words, question_and_answer, Env, R};
+use crate::address::Command;
+use crate::app::List;
+use crate::digest::Issue;
+use crate::notices::Notice;
+use crate::outbound::compose::Outgoing;
+use crate::outbound::text::{reply_subject, wrap};
+use crate::outbound::views::*;
+use askama::Template;
+
+/// A notice: one small function per kind, each building its text from
+/// its template in `templates/email/`.
+pub(super) async fn notice_message(env: &Env<'_>, notice: &Notice) -> R<Outgoing> {
+    let mut out = match notice {
+        Notice::Confirm => confirm(env).await?,
+        Notice::Welcome => welcome(env).await?,
+        Notice::AlreadySubscribed => already_subscribed(env).await?,
+        Notice::Goodbye => goodbye(env).await?,
+        Notice::Help => help(env).await?,
+        Notice::NotMember { subject } => not_member(env, subject).await?,
+        Notice::QuestionPosted { question_id } => question_posted(env, *question_id).await?,
+        Notice::AnswerToAsker { answer_id } => answer_to_asker(env, *answer_id).await?,
+        Notice::DigestReady {
+            digest_id,
+            awaiting_approval,
+        } => digest_ready(env, *digest_id, *awaiting_approval).await?,
+        Notice::ConfirmLeave => confirm_leave(env).await?,
+        Notice::DigestReply { subject } => digest_reply(env, subject).await?,
+        Notice::ConfirmExpired => confirm_expired(env).await?,
+    };
+    // RFC 3834: robots must not answer these.
+    out.auto_submitted = true;
+    Ok(out)
+}
+
+/// What every notice needs: the list, its name and address, the recipient.
+fn parts<'e>(env: &'e Env<'_>) -> (&'e List, &'e str, String, &'e str) {
+    let l = &env.list;
+    (l, l.name(), l.posting(), env.row.recipient.as_str())
+}
+
+async fn confirm(env: &Env<'_>) -> R<Outgoing> {
+    let (l, name, addr, to) = parts(env);
+    let m = match &env.member {
+        Some(m) if m.status == "pending" => m,
+        _ => return cancelled("no pending subscription to confirm"),
+    };
+    let url = l.confirm_url(&env.ctx.keys, m.id);
+    let text = ConfirmTxt {
+        list_name: name,
+        list_address: &addr,
+        address: to,
+        confirm_url: &url,
+    }
+    .render()?;
+    let mut o = env.base(format!("Confirm your subscription to {name}"), text);
+    o.reply_to = Some(l.confirm_address(&env.ctx.keys, m.id));
+    Ok(o)
+}
+
+async fn welcome(env: &Env<'_>) -> R<Outgoing> {
+    let (l, name, addr, to) = parts(env);
+    let m = env.active_member()?;
+    let next_digest = next_digest_words(l);
+    let text = WelcomeTxt {
+        list_name: name,
+        list_address: &addr,
+        address: to,
+        next_digest: &next_digest,
+        unsubscribe_url: &env.unsubscribe_url(m),
+        unsubscribe_address: &l.command(&Command::Unsubscribe),
+    }
+    .render()?;
+    let mut o = env.base(format!("Welcome to {name}"), text);
+    o.list = Some(env.list_headers(m));
+    Ok(o)
+}
+
+async fn already_subscribed(env: &Env<'_>) -> R<Outgoing> {
+    let (_, name, addr, to) = parts(env);
+    let m = env.active_member()?;
+    let text = AlreadyTxt {
+        list_name: name,
+        list_address: &addr,
+        address: to,
+        unsubscribe_url: &env.unsubscribe_url(m),
+    }
+    .render()?;
+    Ok(env.base(format!("You are already subscribed to {name}"), text))
+}
+
+async fn goodbye(env: &Env<'_>) -> R<Outgoing> {
+    let (l, name, addr, to) = parts(env);
+    let text = GoodbyeTxt {
+        list_name: name,
+        list_address: &addr,
+        address: to,
+        subscribe_address: &l.command(&Command::Subscribe),
+    }
+    .render()?;
+    Ok(env.base(format!("You have left {name}"), text))
+}
+
+async fn help(env: &Env<'_>) -> R<Outgoing> {
+    let (l, name, addr, _) = parts(env);
+    let text = HelpTxt {
+        list_name: name,
+        list_address: &addr,
+        subscribe_address: &l.command(&Command::Subscribe),
+        unsubscribe_address: &l.command(&Command::Unsubscribe),
+    }
+    .render()?;
+    Ok(env.base(format!("{name}: how it works"), text))
+}
+
+async fn not_member(env: &Env<'_>, subject: &str) -> R<Outgoing> {
+    let (l, name, addr, to) = parts(env);
+    let text = NotMemberTxt {
+        list_name: name,
+        list_address: &addr,
+        address: to,
+        subject,
+        subscribe_address: &l.command(&Command::Subscribe),
+    }
+    .render()?;
+    Ok(env.base(format!("Your message to {name} was not posted"), text))
+}
+
+async fn question_posted(env: &Env<'_>, question_id: i64) -> R<Outgoing> {
+    let (l, name, addr, _) = parts(env);
+    let m = env.active_member()?;
+    let Some(q) = env.ctx.store.question(question_id).await? else {
+        return cancelled("the question no longer exists");
+    };
+    let text = QuestionPostedTxt {
+        list_name: name,
+        list_address: &addr,
+        subject: &q.subject,
+        unsubscribe_url: &env.unsubscribe_url(m),
+    }
+    .render()?;
+    let mut o = env.base(reply_subject(&q.subject), text);
+    o.reply_to = Some(l.reply_address(&env.ctx.keys, q.id, m.id));
+    o.in_reply_to = Some(q.message_id.clone());
+    o.references = vec![q.message_id];
+    o.list = Some(env.list_headers(m));
+    Ok(o)
+}
+
+async fn answer_to_asker(env: &Env<'_>, answer_id: i64) -> R<Outgoing> {
+    let (l, name, addr, _) = parts(env);
+    let m = env.active_member()?;
+    let (q, a) = question_and_answer(env, answer_id).await?;
+    let author = crate::digest::display_name(&a.author_name, &a.author_email);
+    let body = wrap(&a.body, 72, "");
+    let text = AnswerToAskerTxt {
+        list_name: name,
+        list_address: &addr,
+        author: &author,
+        subject: &q.subject,
+        body: &body,
+        unsubscribe_url: &env.unsubscribe_url(m),
+    }
+    .render()?;
+    let mut o = env.base(reply_subject(&q.subject), text);
+    o.from_name = format!("{author} via {name}");
+    o.reply_to = Some(l.reply_address(&env.ctx.keys, q.id, m.id));
+    o.in_reply_to = Some(q.message_id.clone());
+    o.references = vec![q.message_id];
+    o.list = Some(env.list_headers(m));
+    Ok(o)
+}
+
+async fn digest_ready(env: &Env<'_>, digest_id: i64, awaiting_approval: bool) -> R<Outgoing> {
+    let (_, name, addr, _) = parts(env);
+    let Some(d) = env.ctx.store.digest(digest_id).await? else {
+        return cancelled("the digest no longer exists");
+    };
+    let count = Issue::from_json(&d.content).items.len();
+    let text = DigestReadyTxt {
+        list_name: name,
+        list_address: &addr,
+        number: d.number,
+        subject: &d.subject,
+        count,
+        awaiting_approval,
+    }
+    .render()?;
+    Ok(env.base(format!("[{name}] Digest issue {} is ready", d.number), text))
+}
+
+async fn confirm_leave(env: &Env<'_>) -> R<Outgoing> {
+    let (_, name, addr, to) = parts(env);
+    let m = env.active_member()?;
+    let text = ConfirmLeaveTxt {
+        list_name: name,
+        list_address: &addr,
+        address: to,
+        unsubscribe_url: &env.unsubscribe_url(m),
+    }
+    .render()?;
+    Ok(env.base(format!("Confirm that you want to leave {name}"), text))
+}
+
+async fn digest_reply(env: &Env<'_>, subject: &str) -> R<Outgoing> {
+    let (_, name, addr, _) = parts(env);
+    let text = DigestReplyTxt {
+        list_name: name,
+        list_address: &addr,
+        subject,
+    }
+    .render()?;
+    Ok(env.base(
+        format!("Your reply to the {name} digest was not posted"),
+        text,
+    ))
+}
+
+async fn confirm_expired(env: &Env<'_>) -> R<Outgoing> {
+    let (l, name, addr, to) = parts(env);
+    let text = ConfirmExpiredTxt {
+        list_name: name,
+        list_address: &addr,
+        address: to,
+        subscribe_address: &l.command(&Command::Subscribe),
+    }
+    .render()?;
+    Ok(env.base(format!("Your subscription request to {name} expired"), text))
+}
