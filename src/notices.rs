@@ -37,6 +37,12 @@ pub enum Notice {
     },
     /// A confirmation that came too late.
     ConfirmExpired,
+    /// An answer that was held, and why, so its author is not left
+    /// believing it was posted.
+    ReplyHeld {
+        subject: String,
+        why: String,
+    },
 }
 
 impl Notice {
@@ -54,6 +60,7 @@ impl Notice {
             Notice::ConfirmLeave => "confirm-leave",
             Notice::DigestReply { .. } => "digest-reply",
             Notice::ConfirmExpired => "confirm-expired",
+            Notice::ReplyHeld { .. } => "reply-held",
         }
     }
 }

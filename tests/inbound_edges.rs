@@ -27,7 +27,7 @@ async fn bad_and_suspicious_mail() {
         }
         refusals(&app).await;
         duplicates(&app, &sink).await;
-        tokens(&app).await;
+        tokens(&app, &sink).await;
         robots(&app, &sink).await;
         strangers(&app, &sink).await;
         app.stop().await;
@@ -101,7 +101,7 @@ async fn duplicates(app: &Running, sink: &Sink) {
     assert_eq!(acks, 1, "the same message delivered three times acts once");
 }
 
-async fn tokens(app: &Running) {
+async fn tokens(app: &Running, sink: &Sink) {
     let list = app.ctx.list_by_address(LIST).await.unwrap();
     let ann = app
         .ctx
@@ -154,6 +154,12 @@ async fn tokens(app: &Running) {
     .await
     .unwrap();
     let _ = ben;
+    wait_for(10, "the held-reply notice to Ben", || async {
+        sink.to("ben@example.org")
+            .into_iter()
+            .find(|m| m.subject().contains("reply to PM Circle was not posted"))
+    })
+    .await;
     let reasons = held_reasons(app).await;
     assert!(
         reasons.iter().any(|r| r.contains("failed verification")),

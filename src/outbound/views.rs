@@ -126,6 +126,16 @@ pub struct ConfirmExpiredTxt<'a> {
     pub subscribe_address: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "email/reply_held.txt")]
+pub struct ReplyHeldTxt<'a> {
+    pub list_name: &'a str,
+    pub list_address: &'a str,
+    pub subject: &'a str,
+    /// Wrapped at 72 columns.
+    pub why: &'a str,
+}
+
 /// One answer as a reader sees it.
 pub struct AnswerView {
     pub author: String,

@@ -153,6 +153,11 @@ pub(super) async fn reply(
         return held("reply token belongs to another list".into());
     }
     if !member.email.eq_ignore_ascii_case(from.as_str()) {
+        // The sender is told, without naming whose address it was.
+        let why = format!(
+            "the address you replied to was made for another member's subscription. Reply from the address that received the question, or subscribe {from} and answer from your own digest."
+        );
+        tell_held(ctx, list, from.as_str(), None, msg, &why, inbound_id).await?;
         return held(format!(
             "From {from} does not match the reply token's member {}",
             member.email
@@ -191,6 +196,17 @@ async fn answer(
     }
     let body = body_text(msg);
     if body.is_empty() {
+        let why = "it has no text of its own, only quoted text or a signature. Write your answer above the quoted text and send it again.";
+        tell_held(
+            ctx,
+            list,
+            &member.email,
+            Some(member.id),
+            msg,
+            why,
+            inbound_id,
+        )
+        .await?;
         return Ok(ordinary_outcome(
             list,
             "held",
@@ -209,6 +225,31 @@ async fn answer(
         "accepted",
         format!("answer {id} to question {} posted", question.id),
     ))
+}
+
+/// Tells the author of a held answer why, once a day per address.
+async fn tell_held(
+    ctx: &Ctx,
+    list: &List,
+    to: &str,
+    member_id: Option<i64>,
+    msg: &Message<'_>,
+    why: &str,
+    inbound_id: i64,
+) -> anyhow::Result<()> {
+    if ctx
+        .store
+        .take_throttle(list.id(), &to.to_lowercase(), "reply-held", DAY_MS)
+        .await?
+    {
+        let notice = Notice::ReplyHeld {
+            subject: msg.subject().unwrap_or("").trim().to_string(),
+            why: why.to_string(),
+        };
+        let cause = format!("inbound:{inbound_id}");
+        notices::send(ctx, list, to, member_id, &notice, &cause).await?;
+    }
+    Ok(())
 }
 
 /// Everything the member wrote: every text part in order (HTML converted

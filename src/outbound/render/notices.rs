@@ -31,6 +31,7 @@ pub(super) async fn notice_message(env: &Env<'_>, notice: &Notice) -> R<Outgoing
         Notice::ConfirmLeave => confirm_leave(env).await?,
         Notice::DigestReply { subject } => digest_reply(env, subject).await?,
         Notice::ConfirmExpired => confirm_expired(env).await?,
+        Notice::ReplyHeld { subject, why } => reply_held(env, subject, why).await?,
     };
     // RFC 3834: robots must not answer these.
     out.auto_submitted = true;
@@ -230,4 +231,17 @@ async fn confirm_expired(env: &Env<'_>) -> R<Outgoing> {
     }
     .render()?;
     Ok(env.base(format!("Your subscription request to {name} expired"), text))
+}
+
+async fn reply_held(env: &Env<'_>, subject: &str, why: &str) -> R<Outgoing> {
+    let (_, name, addr, _) = parts(env);
+    let why = wrap(why, 72, "");
+    let text = ReplyHeldTxt {
+        list_name: name,
+        list_address: &addr,
+        subject,
+        why: &why,
+    }
+    .render()?;
+    Ok(env.base(format!("Your reply to {name} was not posted"), text))
 }
