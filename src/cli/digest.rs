@@ -1,10 +1,11 @@
 //! `gazette digest draft|preview|approve|send|status`.
 
 use super::{fmt_time, resolve_list, DigestCmd};
-use crate::app::Ctx;
+use crate::app::{Ctx, List};
 use crate::digest::send::{self, Released};
 use crate::digest::Issue;
 use crate::email::EmailAddress;
+use std::path::PathBuf;
 
 pub(super) async fn run(ctx: &Ctx, c: DigestCmd) -> anyhow::Result<i32> {
     match c {
@@ -26,68 +27,76 @@ pub(super) async fn run(ctx: &Ctx, c: DigestCmd) -> anyhow::Result<i32> {
             member,
             format,
             out,
-        } => {
+        } => preview(ctx, &resolve_list(ctx, &list).await?, member, &format, out).await?,
+        DigestCmd::Approve { list } => approve(ctx, &resolve_list(ctx, &list).await?, "").await?,
+        DigestCmd::Send { list, now: true } => {
             let list = resolve_list(ctx, &list).await?;
-            let member = member.map(|e| EmailAddress::parse(&e)).transpose()?;
-            let (_, text, html) = send::preview(ctx, &list, member.as_ref()).await?;
-            let body = match format.as_str() {
-                "text" => text,
-                "html" => html,
-                "both" => format!("{text}\n\n{html}"),
-                other => anyhow::bail!("--format {other} is unknown; use text, html or both"),
-            };
-            match out {
-                Some(p) => std::fs::write(&p, body)?,
-                None => println!("{}", body.trim_end()),
-            }
+            print_released(&send::send_now(ctx, &list).await?);
         }
-        DigestCmd::Approve { list } => {
+        DigestCmd::Send { list, now: false } => {
             let list = resolve_list(ctx, &list).await?;
-            let (d, released) = send::approve_and_release_if_due(ctx, &list).await?;
-            print_issue_summary(&d);
-            match released {
-                Some(r) => print_released(&r),
-                None => println!(
-                    "approved; it goes out at {}",
-                    fmt_time(list.row.next_digest_at, &list.row.timezone)
-                ),
-            }
+            approve(ctx, &list, " (use --now to send at once)").await?
         }
-        DigestCmd::Send { list, now } => {
-            let list = resolve_list(ctx, &list).await?;
-            if now {
-                print_released(&send::send_now(ctx, &list).await?);
-            } else {
-                let (d, released) = send::approve_and_release_if_due(ctx, &list).await?;
-                print_issue_summary(&d);
-                match released {
-                    Some(r) => print_released(&r),
-                    None => println!(
-                        "approved; it goes out at {} (use --now to send at once)",
-                        fmt_time(list.row.next_digest_at, &list.row.timezone)
-                    ),
-                }
-            }
-        }
-        DigestCmd::Status { list } => {
-            let list = resolve_list(ctx, &list).await?;
-            println!(
-                "next scheduled run: {}",
-                fmt_time(list.row.next_digest_at, &list.row.timezone)
-            );
-            for d in ctx.store.recent_digests(list.id(), 10).await? {
-                println!(
-                    "#{:<4} {:<9} {:>3} questions  {:>6} recipients  {}",
-                    d.number,
-                    d.status,
-                    Issue::from_json(&d.content).items.len(),
-                    d.recipients,
-                    send::subject_for(&list, &d)
-                );
-            }
-        }
+        DigestCmd::Status { list } => status(ctx, &resolve_list(ctx, &list).await?).await?,
     }
     Ok(0)
+}
+
+async fn preview(
+    ctx: &Ctx,
+    list: &List,
+    member: Option<String>,
+    format: &str,
+    out: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let member = member.map(|e| EmailAddress::parse(&e)).transpose()?;
+    let (_, text, html) = send::preview(ctx, list, member.as_ref()).await?;
+    let body = match format {
+        "text" => text,
+        "html" => html,
+        "both" => format!("{text}\n\n{html}"),
+        other => anyhow::bail!("--format {other} is unknown; use text, html or both"),
+    };
+    match out {
+        Some(p) => std::fs::write(&p, body)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display()))?,
+        None => println!("{}", body.trim_end()),
+    }
+    Ok(())
+}
+
+/// Approves the open issue; sends it at once when its slot has passed.
+async fn approve(ctx: &Ctx, list: &List, hint: &str) -> anyhow::Result<()> {
+    let (d, released) = send::approve_and_release_if_due(ctx, list).await?;
+    print_issue_summary(&d);
+    match released {
+        Some(r) => print_released(&r),
+        None => println!(
+            "approved; it goes out at {}{hint}",
+            fmt_time(list.row.next_digest_at, &list.row.timezone)
+        ),
+    }
+    Ok(())
+}
+
+async fn status(ctx: &Ctx, list: &List) -> anyhow::Result<()> {
+    println!(
+        "next scheduled run: {}",
+        fmt_time(list.row.next_digest_at, &list.row.timezone)
+    );
+    for d in ctx.store.recent_digests(list.id(), 10).await? {
+        let n = Issue::from_json(&d.content).items.len();
+        println!(
+            "#{:<4} {:<9} {:>3} question{}  {:>6} recipients  {}",
+            d.number,
+            d.status,
+            n,
+            if n == 1 { " " } else { "s" },
+            d.recipients,
+            send::subject_for(list, &d)
+        );
+    }
+    Ok(())
 }
 
 fn print_issue_summary(d: &crate::store::digests::DigestRow) {
@@ -98,22 +107,30 @@ fn print_issue_summary(d: &crate::store::digests::DigestRow) {
     }
     for (n, item) in issue.items.iter().enumerate() {
         println!(
-            "  {}. [{}] {} — {} answer(s)",
+            "  {}. [{}] {} — {}",
             n + 1,
             item.section.title(),
             item.subject,
-            item.answers.len()
+            plural(item.answers.len(), "answer")
         );
     }
 }
 
 fn print_released(r: &Released) {
     match r {
-        Released::Sent { recipients, .. } => println!("sending to {recipients} members"),
+        Released::Sent { recipients, .. } => println!(
+            "sending to {} (queued; `gazette serve` delivers)",
+            plural(*recipients as usize, "member")
+        ),
         Released::Skipped { .. } => println!("nothing to send: the issue was empty and is skipped"),
         Released::AlreadyReleased { .. } => println!("this issue was already sent"),
         Released::AwaitingApproval { .. } => {
             println!("waiting for an editor's approval (gazette digest approve)")
         }
     }
+}
+
+/// "1 answer", "3 answers".
+fn plural(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }

@@ -14,43 +14,16 @@ pub const EX_NOUSER: i32 = 67;
 pub const EX_TEMPFAIL: i32 = 75;
 
 pub(super) async fn ingest(config: Config, args: IngestArgs) -> anyhow::Result<i32> {
-    let mut raw = Vec::new();
-    let limit = config.max_message_bytes;
-    if let Err(e) = std::io::stdin()
-        .take(limit as u64 + 1)
-        .read_to_end(&mut raw)
-    {
-        eprintln!(
-            "gazette ingest: cannot read the message on stdin: {e}; the MTA should retry later"
-        );
-        return Ok(EX_TEMPFAIL);
-    }
-    if raw.len() > limit {
-        eprintln!("gazette ingest: message over the size limit of {limit} bytes (max_message_bytes); refused");
-        return Ok(EX_DATAERR);
-    }
-    let ctx = match Ctx::open(config).await {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("gazette ingest: {e:#}; the MTA should retry later");
-            return Ok(EX_TEMPFAIL);
-        }
-    };
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let recipient = match args
-        .recipient
-        .or_else(|| env("ORIGINAL_RECIPIENT"))
-        .or_else(|| env("RECIPIENT"))
-    {
-        Some(r) => r,
-        None => match recipient_from_headers(&ctx, &raw).await {
-            Ok(r) => r.unwrap_or_default(),
-            Err(e) => {
-                eprintln!("gazette ingest: {e:#}; the MTA should retry later");
-                return Ok(EX_TEMPFAIL);
-            }
-        },
-    };
+    Ok(match run(config, args).await {
+        Ok(code) | Err(code) => code,
+    })
+}
+
+/// `Err` carries the exit code of a failure already reported on stderr.
+async fn run(config: Config, args: IngestArgs) -> Result<i32, i32> {
+    let raw = read_stdin(config.max_message_bytes)?;
+    let ctx = Ctx::open(config).await.map_err(retry_later)?;
+    let recipient = recipient(&ctx, args.recipient, &raw).await?;
     // An MTA that pipes to a command sets $SENDER, empty for the null
     // sender `<>`; without it the Return-Path header stands in.
     let sender = args
@@ -64,7 +37,47 @@ pub(super) async fn ingest(config: Config, args: IngestArgs) -> anyhow::Result<i
         raw: &raw,
         trace: "",
     };
-    let code = match receive(&ctx, &incoming).await {
+    Ok(exit_code(receive(&ctx, &incoming).await))
+}
+
+/// Reports a failure the MTA should retry (EX_TEMPFAIL).
+fn retry_later(e: impl std::fmt::Display) -> i32 {
+    eprintln!("gazette ingest: {e:#}; the MTA should retry later");
+    EX_TEMPFAIL
+}
+
+/// The message, at most `limit` bytes.
+fn read_stdin(limit: usize) -> Result<Vec<u8>, i32> {
+    let mut raw = Vec::new();
+    std::io::stdin()
+        .take(limit as u64 + 1)
+        .read_to_end(&mut raw)
+        .map_err(|e| retry_later(format!("cannot read the message on stdin: {e}")))?;
+    if raw.len() > limit {
+        eprintln!("gazette ingest: message over the size limit of {limit} bytes (max_message_bytes); refused");
+        return Err(EX_DATAERR);
+    }
+    Ok(raw)
+}
+
+/// The envelope recipient: --recipient, then what MTAs set for a pipe
+/// ($ORIGINAL_RECIPIENT, $RECIPIENT), then the headers.
+async fn recipient(ctx: &Ctx, given: Option<String>, raw: &[u8]) -> Result<String, i32> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    match given
+        .or_else(|| env("ORIGINAL_RECIPIENT"))
+        .or_else(|| env("RECIPIENT"))
+    {
+        Some(r) => Ok(r),
+        None => Ok(recipient_from_headers(ctx, raw)
+            .await
+            .map_err(retry_later)?
+            .unwrap_or_default()),
+    }
+}
+
+fn exit_code(result: Result<crate::inbound::Receipt, InboundError>) -> i32 {
+    match result {
         Ok(r) => {
             let dup = if r.duplicate {
                 " (duplicate: acted on once before)"
@@ -75,10 +88,10 @@ pub(super) async fn ingest(config: Config, args: IngestArgs) -> anyhow::Result<i
                 "gazette ingest: #{} {}{dup}: {}",
                 r.inbound_id, r.outcome.status, r.outcome.reason
             );
-            if r.outcome.status == "rejected"
+            let unknown_recipient = r.outcome.status == "rejected"
                 && r.outcome.list_id.is_none()
-                && r.outcome.kind != "unparseable"
-            {
+                && r.outcome.kind != "unparseable";
+            if unknown_recipient {
                 EX_NOUSER
             } else {
                 0
@@ -92,13 +105,17 @@ pub(super) async fn ingest(config: Config, args: IngestArgs) -> anyhow::Result<i
             eprintln!("gazette ingest: {e}");
             EX_TEMPFAIL
         }
-    };
-    Ok(code)
+    }
 }
 
 /// The first list address among Delivered-To, X-Original-To, To and Cc.
 async fn recipient_from_headers(ctx: &Ctx, raw: &[u8]) -> anyhow::Result<Option<String>> {
-    let Some(msg) = mail_parser::MessageParser::default().parse_headers(raw) else {
+    let parsed = std::panic::catch_unwind(|| {
+        mail_parser::MessageParser::default()
+            .parse_headers(raw)
+            .map(mail_parser::Message::into_owned)
+    });
+    let Ok(Some(msg)) = parsed else {
         return Ok(None);
     };
     let mut candidates: Vec<String> = Vec::new();

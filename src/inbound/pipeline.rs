@@ -66,68 +66,18 @@ pub async fn receive(ctx: &Ctx, m: &Incoming<'_>) -> Result<Receipt, InboundErro
     if m.raw.iter().all(u8::is_ascii_whitespace) {
         return Err(InboundError::Empty);
     }
-    let key_raw = m.raw;
     let stored_raw: std::borrow::Cow<'_, [u8]> = if m.trace.is_empty() {
         m.raw.into()
     } else {
         [m.trace.as_bytes(), m.raw].concat().into()
     };
     let parsed = parse_message(&stored_raw);
-    let message_id = parsed
-        .as_ref()
-        .and_then(|p| p.message_id())
-        .map(str::to_string);
-    let key = dedupe_key(message_id.as_deref(), m.recipient, key_raw);
-    let from_addr = parsed
-        .as_ref()
-        .and_then(|p| p.from())
-        .and_then(|f| f.first())
-        .and_then(|a| a.address())
-        .map(str::to_string);
-    let subject = parsed
-        .as_ref()
-        .and_then(|p| p.subject())
-        .map(|s| s.chars().take(500).collect::<String>());
-    let stored = ctx
-        .store
-        .insert_inbound(&NewInbound {
-            dedupe_key: &key,
-            message_id: message_id.as_deref(),
-            transport: m.transport,
-            mail_from: m.mail_from,
-            rcpt_to: m.recipient,
-            from_addr: from_addr.as_deref(),
-            subject: subject.as_deref(),
-            raw: &stored_raw,
-        })
-        .await?;
-    let (id, duplicate) = match stored {
-        Some(id) => (id, false),
-        None => match ctx.store.inbound_by_dedupe(&key).await? {
-            // Stored before but never handled (a crash, or a retry after a
-            // temporary failure): handle it now.
-            Some((id, status)) if status == "received" => (id, true),
-            Some((id, _)) => {
-                let row = ctx.store.inbound(id).await?;
-                let outcome = row.map(|r| Outcome {
-                    list_id: r.list_id,
-                    kind: r.kind,
-                    status: r.status,
-                    reason: r.reason,
-                });
-                return Ok(Receipt {
-                    inbound_id: id,
-                    duplicate: true,
-                    outcome: outcome.unwrap_or_else(|| Outcome {
-                        list_id: None,
-                        kind: "unknown".into(),
-                        status: "duplicate".into(),
-                        reason: String::new(),
-                    }),
-                });
-            }
-            None => return Err(InboundError::Temporary("stored message vanished".into())),
-        },
+    let (id, duplicate) = match store(ctx, m, &stored_raw, parsed.as_ref()).await? {
+        Stored::New(id) => (id, false),
+        // Stored before but never handled (a crash, or a retry after a
+        // temporary failure): handle it now.
+        Stored::Unhandled(id) => (id, true),
+        Stored::Handled(receipt) => return Ok(receipt),
     };
     let span = tracing::info_span!("inbound", id, transport = m.transport, rcpt = %m.recipient);
     let outcome = handle(ctx, id, m, parsed.as_ref()).instrument(span).await?;
@@ -136,6 +86,76 @@ pub async fn receive(ctx: &Ctx, m: &Incoming<'_>) -> Result<Receipt, InboundErro
         duplicate,
         outcome,
     })
+}
+
+/// Where a message stands after [`store`].
+enum Stored {
+    New(i64),
+    /// An earlier copy is stored but was never handled.
+    Unhandled(i64),
+    /// An earlier copy was handled: this is what became of it.
+    Handled(Receipt),
+}
+
+/// Keeps the raw message before anything acts on it, once per
+/// (Message-ID, recipient).
+async fn store(
+    ctx: &Ctx,
+    m: &Incoming<'_>,
+    stored_raw: &[u8],
+    parsed: Option<&Message<'_>>,
+) -> Result<Stored, InboundError> {
+    let message_id = parsed.and_then(|p| p.message_id()).map(str::to_string);
+    // The identity leaves out our own trace fields (see `Incoming::trace`).
+    let key = dedupe_key(message_id.as_deref(), m.recipient, m.raw);
+    let from_addr = parsed
+        .and_then(|p| p.from())
+        .and_then(|f| f.first())
+        .and_then(|a| a.address())
+        .map(str::to_string);
+    let subject = parsed
+        .and_then(|p| p.subject())
+        .map(|s| s.chars().take(500).collect::<String>());
+    let new = NewInbound {
+        dedupe_key: &key,
+        message_id: message_id.as_deref(),
+        transport: m.transport,
+        mail_from: m.mail_from,
+        rcpt_to: m.recipient,
+        from_addr: from_addr.as_deref(),
+        subject: subject.as_deref(),
+        raw: stored_raw,
+    };
+    if let Some(id) = ctx.store.insert_inbound(&new).await? {
+        return Ok(Stored::New(id));
+    }
+    let (id, status) = ctx
+        .store
+        .inbound_by_dedupe(&key)
+        .await?
+        .ok_or_else(|| InboundError::Temporary("stored message vanished".into()))?;
+    if status == "received" {
+        return Ok(Stored::Unhandled(id));
+    }
+    let outcome = match ctx.store.inbound(id).await? {
+        Some(r) => Outcome {
+            list_id: r.list_id,
+            kind: r.kind,
+            status: r.status,
+            reason: r.reason,
+        },
+        None => Outcome {
+            list_id: None,
+            kind: "unknown".into(),
+            status: "duplicate".into(),
+            reason: String::new(),
+        },
+    };
+    Ok(Stored::Handled(Receipt {
+        inbound_id: id,
+        duplicate: true,
+        outcome,
+    }))
 }
 
 async fn handle(
