@@ -15,7 +15,6 @@ use gazette::outbound::transport::{SendError, Transport};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
 
 /// A list with `members` digest members and one question (so a digest has
 /// content, and m0 gets an acknowledgement).
@@ -23,24 +22,6 @@ async fn setup(db: &TestDb, smtp_url: &str, members: usize, extra: &[(&str, &str
     let ctx = Ctx::open(test_config(db, smtp_url, extra)).await.unwrap();
     seed_list(&ctx, members).await;
     ctx
-}
-
-/// Runs the delivery workers until the returned sender is told to stop.
-fn start_workers(ctx: &Ctx) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
-    let c = &ctx.config;
-    let transport = Arc::new(Transport::new(
-        &c.smtp,
-        &c.hostname,
-        c.smtp_max_connections,
-        c.smtp_rate_per_sec,
-    ));
-    let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(gazette::outbound::worker::run(
-        ctx.clone(),
-        transport,
-        stopped,
-    ));
-    (stop, task)
 }
 
 /// Stands in for the passing of the backoff: makes every queued row due now.

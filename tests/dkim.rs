@@ -11,7 +11,6 @@ use common::*;
 use gazette::app::Ctx;
 use gazette::digest::send::send_now;
 use gazette::outbound::dkim::Dkim;
-use gazette::outbound::transport::Transport;
 use mail_auth::common::parse::TxtRecordParser;
 use mail_auth::common::verify::DomainKey;
 use mail_auth::{
@@ -21,8 +20,7 @@ use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use tokio::sync::watch;
+use std::sync::Mutex;
 
 /// A 2048-bit RSA test key (`openssl genrsa -traditional 2048`), PKCS#1.
 /// ring signs with RSA keys of 2048 bits and up, so no smaller one will do.
@@ -240,23 +238,6 @@ fn key_file(dir: &Path, name: &str, pem: &str) -> PathBuf {
     p
 }
 
-fn start_workers(ctx: &Ctx) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
-    let c = &ctx.config;
-    let transport = Arc::new(Transport::new(
-        &c.smtp,
-        &c.hostname,
-        c.smtp_max_connections,
-        c.smtp_rate_per_sec,
-    ));
-    let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(gazette::outbound::worker::run(
-        ctx.clone(),
-        transport,
-        stopped,
-    ));
-    (stop, task)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_message_is_signed_and_verifies() {
     const MEMBERS: usize = 3;
@@ -370,16 +351,7 @@ async fn ed25519_signs_the_files_too() {
     let list = seed_list(&ctx, 2).await;
     send_now(&ctx, &list).await.unwrap();
     let (stop, workers) = start_workers(&ctx);
-    let files = wait_for(30, "three .eml files", || async {
-        let files: Vec<_> = std::fs::read_dir(out.path())
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-            .collect();
-        (files.len() == 3).then_some(files)
-    })
-    .await;
+    let files = eml_files(out.path(), 3).await;
     stop.send(true).unwrap();
     workers.await.unwrap();
     let dns = TxtRecords::default().publish(

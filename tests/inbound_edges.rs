@@ -220,18 +220,14 @@ async fn strangers(app: &Running, sink: &Sink) {
             .await
             .unwrap();
     }
-    wait_for(10, "the how-to-subscribe notice", || async {
-        sink.to("eve@example.net")
-            .into_iter()
-            .find(|m| m.subject().contains("not posted"))
-    })
+    exactly_one(
+        sink,
+        "eve@example.net",
+        "at most one notice per address per day",
+        |m| m.subject().contains("not posted"),
+    )
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        sink.to("eve@example.net").len(),
-        1,
-        "at most one notice per address per day"
-    );
+    assert_eq!(sink.to("eve@example.net").len(), 1, "and nothing else");
     assert!(held_reasons(app)
         .await
         .iter()

@@ -94,16 +94,7 @@ async fn file_transport_writes_one_eml_per_message() {
         transport,
         stopped,
     ));
-    let files = wait_for(20, "six .eml files", || async {
-        let files: Vec<_> = std::fs::read_dir(out.path())
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-            .collect();
-        (files.len() == 6).then_some(files)
-    })
-    .await;
+    let files = eml_files(out.path(), 6).await;
     stop.send(true).unwrap();
     workers.await.unwrap();
     let digest = files

@@ -215,6 +215,61 @@ pub fn gazette_serve(env: &[(String, String)]) -> std::process::Child {
         .expect("gazette serve starts")
 }
 
+/// Runs the delivery workers of `ctx` (with its configured transport)
+/// until the returned sender is told to stop.
+pub fn start_workers(
+    ctx: &gazette::app::Ctx,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+) {
+    let c = &ctx.config;
+    let transport = std::sync::Arc::new(gazette::outbound::transport::Transport::new(
+        &c.smtp,
+        &c.hostname,
+        c.smtp_max_connections,
+        c.smtp_rate_per_sec,
+    ));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(gazette::outbound::worker::run(
+        ctx.clone(),
+        transport,
+        stopped,
+    ));
+    (stop, task)
+}
+
+/// The `.eml` files in `dir`, once there are `n` of them.
+pub async fn eml_files(dir: &std::path::Path, n: usize) -> Vec<std::path::PathBuf> {
+    wait_for(30, &format!("{n} .eml files"), || async {
+        let files: Vec<_> = std::fs::read_dir(dir)
+            .map(|d| d.flatten().map(|e| e.path()).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .collect();
+        (files.len() == n).then_some(files)
+    })
+    .await
+}
+
+/// Waits for the first message to `to` that `matches`, then checks a
+/// moment later that no second one came: a notice sent at most once.
+pub async fn exactly_one(
+    sink: &Sink,
+    to: &str,
+    what: &str,
+    matches: impl Fn(&sink::Received) -> bool,
+) {
+    wait_for(10, what, || async {
+        sink.to(to).into_iter().find(|m| matches(m))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let n = sink.to(to).into_iter().filter(|m| matches(m)).count();
+    assert_eq!(n, 1, "{what}: expected exactly one to {to}, got {n}");
+}
+
 /// Sends `raw` over real SMTP (lettre) to gazette's listener.
 pub async fn smtp_send(
     addr: std::net::SocketAddr,
