@@ -159,21 +159,17 @@ async fn post(env: &Env<'_>) -> R<Outgoing> {
         return cancelled("the question no longer exists");
     };
     let author = crate::digest::display_name(&q.author_name, &q.author_email);
-    let heading = format!("{author} asks:");
-    let body = wrap(&q.body, 72, "");
-    let text = PostTxt {
-        list_name: env.list.name(),
-        heading: &heading,
-        body: &body,
-        unsubscribe_url: &env.unsubscribe_url(m),
-    }
-    .render()?;
-    let mut o = env.base(format!("[{}] {}", env.list.name(), q.subject), text);
-    o.from_name = format!("{author} via {}", env.list.name());
-    o.reply_to = Some(env.list.reply_address(&env.ctx.keys, q.id, m.id));
+    let subject = format!("[{}] {}", env.list.name(), q.subject);
+    let mut o = copy(
+        env,
+        m,
+        &author,
+        &format!("{author} asks:"),
+        &q.body,
+        subject,
+        q.id,
+    )?;
     o.message_id = q.message_id;
-    o.list = Some(env.list_headers(m));
-    o.bulk = true;
     Ok(o)
 }
 
@@ -183,23 +179,36 @@ async fn answer(env: &Env<'_>) -> R<Outgoing> {
     let (q, a) = question_and_answer(env, env.row.ref_id.unwrap_or(0)).await?;
     let author = crate::digest::display_name(&a.author_name, &a.author_email);
     let heading = format!("{author} answered \"{}\":", q.subject);
-    let body = wrap(&a.body, 72, "");
+    let subject = reply_subject(&format!("[{}] {}", env.list.name(), q.subject));
+    let mut o = copy(env, m, &author, &heading, &a.body, subject, q.id)?;
+    o.message_id = a.message_id;
+    o.in_reply_to = Some(q.message_id.clone());
+    o.references = vec![q.message_id];
+    Ok(o)
+}
+
+/// A post's copy for every-post member `m`: from the author "via" the
+/// list, replies going to the question's reply address for `m`.
+fn copy(
+    env: &Env<'_>,
+    m: &MemberRow,
+    author: &str,
+    heading: &str,
+    body: &str,
+    subject: String,
+    question_id: i64,
+) -> R<Outgoing> {
+    let body = wrap(body, 72, "");
     let text = PostTxt {
         list_name: env.list.name(),
-        heading: &heading,
+        heading,
         body: &body,
         unsubscribe_url: &env.unsubscribe_url(m),
     }
     .render()?;
-    let mut o = env.base(
-        reply_subject(&format!("[{}] {}", env.list.name(), q.subject)),
-        text,
-    );
+    let mut o = env.base(subject, text);
     o.from_name = format!("{author} via {}", env.list.name());
-    o.reply_to = Some(env.list.reply_address(&env.ctx.keys, q.id, m.id));
-    o.message_id = a.message_id;
-    o.in_reply_to = Some(q.message_id.clone());
-    o.references = vec![q.message_id];
+    o.reply_to = Some(env.list.reply_address(&env.ctx.keys, question_id, m.id));
     o.list = Some(env.list_headers(m));
     o.bulk = true;
     Ok(o)
