@@ -33,17 +33,23 @@ pub fn subject_for(list: &List, d: &DigestRow) -> String {
     default_subject(list, when)
 }
 
-/// The open issue, freshly assembled if it is still a draft. Its `subject`
-/// is the one it would go out with.
-pub async fn draft(ctx: &Ctx, list: &List) -> anyhow::Result<DigestRow> {
-    let mut d = match ctx.store.open_digest(list.id()).await? {
+/// The open issue as stored (its subject empty unless an editor set one),
+/// opening a draft when there is none.
+async fn open(ctx: &Ctx, list: &List) -> anyhow::Result<DigestRow> {
+    Ok(match ctx.store.open_digest(list.id()).await? {
         Some(d) => d,
         None => {
             ctx.store
                 .create_draft(list.id(), list.row.created_at)
                 .await?
         }
-    };
+    })
+}
+
+/// The open issue, freshly assembled if it is still a draft. Its `subject`
+/// is the one it would go out with.
+pub async fn draft(ctx: &Ctx, list: &List) -> anyhow::Result<DigestRow> {
+    let mut d = open(ctx, list).await?;
     if d.status == DRAFT {
         let issue = assemble(ctx, list, crate::now_ms()).await?;
         d.content = issue.to_json();
@@ -63,20 +69,15 @@ pub async fn edit(
     subject: Option<&str>,
     intro: Option<&str>,
 ) -> anyhow::Result<DigestRow> {
-    let d = draft(ctx, list).await?;
+    let d = open(ctx, list).await?;
     anyhow::ensure!(
         d.status == DRAFT,
         "issue #{} is {} and can no longer change",
         d.number,
         d.status
     );
-    let stored = ctx
-        .store
-        .digest(d.id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("issue #{} vanished", d.number))?;
-    let subject = subject.map(str::trim).unwrap_or(&stored.subject);
-    let intro = intro.map(str::trim).unwrap_or(&stored.intro);
+    let subject = subject.map(str::trim).unwrap_or(&d.subject);
+    let intro = intro.map(str::trim).unwrap_or(&d.intro);
     anyhow::ensure!(
         ctx.store
             .update_draft(d.id, subject, intro, &d.content)
@@ -107,18 +108,14 @@ pub async fn approve(ctx: &Ctx, list: &List) -> anyhow::Result<DigestRow> {
 /// Approves for sending at `send_at` (the default subject carries that
 /// day), or at the issue's slot when `None`.
 async fn approve_for(ctx: &Ctx, list: &List, send_at: Option<i64>) -> anyhow::Result<DigestRow> {
-    let d = draft(ctx, list).await?;
+    let d = open(ctx, list).await?;
     if d.status == DRAFT {
         let now = crate::now_ms();
         let issue = assemble(ctx, list, now).await?;
-        let editor_set = ctx
-            .store
-            .digest(d.id)
-            .await?
-            .is_some_and(|stored| !stored.subject.trim().is_empty());
+        let editor_set = !d.subject.trim().is_empty();
         let subject = match send_at {
             Some(at) if !editor_set => default_subject(list, at),
-            _ => d.subject.clone(),
+            _ => subject_for(list, &d),
         };
         ctx.store
             .approve_digest(d.id, &issue.to_json(), now, &subject)

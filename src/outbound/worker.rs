@@ -186,10 +186,21 @@ async fn try_deliver(
     let name = format!("{:08}-{}", row.id, row.kind);
     let left = Duration::from_millis((deadline_ms - crate::now_ms()).max(0) as u64);
     let deadline = tokio::time::Instant::now() + left;
-    match transport
+    let result = transport
         .send(&envelope_from, &row.recipient, &name, &bytes, deadline)
-        .await
-    {
+        .await;
+    record(ctx, owner, row, result).await
+}
+
+/// The last stage: what the relay said becomes the row's state (sent,
+/// handed back, retried later, or failed and perhaps a bounce).
+async fn record(
+    ctx: &Ctx,
+    owner: &str,
+    row: &OutboxRow,
+    result: Result<String, SendError>,
+) -> anyhow::Result<()> {
+    match result {
         Ok(reply) => {
             RELAY_REFUSALS_IN_A_ROW.store(0, Ordering::Relaxed);
             record_sent(ctx, row, &reply).await?;
