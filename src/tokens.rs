@@ -5,8 +5,8 @@
 //! `pm+reply-<token>@` stays far below the 64-octet local-part limit of
 //! RFC 5321. Verification is constant-time (`hmac`'s `verify_truncated_left`).
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Digest, Sha256};
 
 const TAG_LEN: usize = 10;
 const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
@@ -73,6 +73,15 @@ impl TokenKey {
         }
         (ids.len() == count).then_some(ids)
     }
+}
+
+/// SHA-256 of `data` as lowercase hex: a fixed-size key for text of any
+/// length (dedupe keys, digests of secrets).
+pub fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {

@@ -8,7 +8,6 @@ use super::classify::parse_message;
 use crate::app::Ctx;
 use crate::store::inbound::{NewInbound, Outcome};
 use mail_parser::Message;
-use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
 /// One message for one recipient, as a transport received it.
@@ -197,7 +196,7 @@ async fn handle(
 fn dedupe_key(message_id: Option<&str>, recipient: &str, raw: &[u8]) -> String {
     let id = match message_id.filter(|s| !s.trim().is_empty()) {
         Some(id) => format!("mid:{}", id.trim()),
-        None => format!("sha256:{:x}", Sha256::digest(raw)),
+        None => format!("sha256:{}", crate::tokens::sha256_hex(raw)),
     };
     format!("{id}\n{}", recipient.to_ascii_lowercase())
 }

@@ -14,7 +14,7 @@
 //! `GAZETTE_BENCH_MEMBERS` (default 2000) and `GAZETTE_BENCH_ROUNDS`
 //! (default 3) change the size.
 
-#[path = "../common/mod.rs"]
+#[path = "../it/common/mod.rs"]
 mod common;
 
 use common::{seed_list, sink::Sink, sink::SinkBehaviour, sqlite_db, test_config};

@@ -4,9 +4,7 @@
 //! restarted, it finishes the rest, nobody twice. The real binary, on
 //! SQLite and (when configured) PostgreSQL.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 

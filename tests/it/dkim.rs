@@ -5,9 +5,7 @@
 //! file transport; a key gazette cannot use stops start-up, naming
 //! GAZETTE_DKIM_KEY.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use gazette::app::Ctx;
 use gazette::digest::send::send_now;
 use gazette::outbound::dkim::Dkim;

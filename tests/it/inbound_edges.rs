@@ -3,9 +3,7 @@
 //! reply tokens (held), auto-replies and bounces (never answered), and
 //! posts from strangers (held, told how to subscribe at most once a day).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use gazette::serve::Running;
 use std::time::Duration;
 

@@ -2,8 +2,6 @@
 //! `gazette ingest` without a panic, and each is handled or kept with a
 //! reason. Reads `../shared/corpora`; skipped with a message when absent.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -45,7 +43,7 @@ fn corpora_through_ingest() {
         all.len()
     );
     let rt = tokio::runtime::Runtime::new().unwrap();
-    for db in rt.block_on(common::databases()) {
+    for db in rt.block_on(crate::common::databases()) {
         eprintln!("--- corpora through ingest on {}", db.label);
         through_ingest(&rt, &root, &all, &db.url);
     }

@@ -4,10 +4,8 @@
 //! connections costs no retries; `outbox retry` gives a requeued row a new
 //! retry window.
 
-mod common;
-
-use common::sink::SlowDataProxy;
-use common::*;
+use crate::common::sink::SlowDataProxy;
+use crate::common::*;
 use gazette::app::Ctx;
 use gazette::config::{SmtpTarget, SmtpTls};
 use gazette::digest::send::send_now;

@@ -3,9 +3,7 @@
 //! delivery modes, and only a POST unsubscribes (RFC 8058). Forged tokens
 //! get a 404, the health check and metrics answer.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use gazette::email::EmailAddress;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

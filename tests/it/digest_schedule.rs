@@ -5,9 +5,7 @@
 //! commits late still makes exactly one issue; approval lists wait for an
 //! editor, who hears about the draft before the slot.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use gazette::app::{Ctx, List};
 use gazette::digest::scheduler::{tick, Memory};
 use gazette::digest::Issue;

@@ -8,9 +8,7 @@
 //! `postmaster@` is accepted and kept. Everything over real SMTP, on both
 //! databases.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use gazette::app::List;
 use gazette::serve::Running;
 

@@ -3,9 +3,7 @@
 //! gets the digest, none twice. Runs the real binary against SQLite and
 //! (when configured) PostgreSQL.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::HashMap;
 use std::process::{Child, Command};
 use std::time::Duration;

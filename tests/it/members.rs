@@ -3,9 +3,7 @@
 //! leaving unless asked to (--resubscribe); an active member keeps the
 //! settings a row leaves blank.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn env(db: &TestDb) -> Vec<(String, String)> {
     [

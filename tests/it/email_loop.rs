@@ -5,9 +5,7 @@
 //! the schedule, everyone gets exactly one copy with the trimmed answer, and
 //! a one-click unsubscribe stops all further mail.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use gazette::serve::Running;
 
 const LIST: &str = "pm@lists.example.org";

@@ -3,9 +3,7 @@
 //! another worker; retries back off; the file transport writes one `.eml`
 //! per message with the list headers.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use gazette::app::Ctx;
 use gazette::digest::send::{send_now, Released};
 use gazette::outbound::transport::Transport;

@@ -11,7 +11,7 @@ use gazette::email::EmailAddress;
 use gazette::outbound::text::wrap;
 use gazette::tokens::{Purpose, TokenKey};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 
 const ROUNDS: usize = 4000;
 
@@ -22,7 +22,7 @@ fn rng(seed: u64) -> StdRng {
 /// A string of `len` characters drawn from `alphabet`.
 fn pick(r: &mut StdRng, alphabet: &[&str], len: usize) -> String {
     (0..len)
-        .map(|_| alphabet[r.gen_range(0..alphabet.len())])
+        .map(|_| alphabet[r.random_range(0..alphabet.len())])
         .collect()
 }
 
@@ -46,33 +46,33 @@ fn crontab_schedules() {
     let shapes = |r: &mut StdRng| -> String {
         // Mostly in range for every field, sometimes not.
         let n = |r: &mut StdRng| {
-            let top = [8, 13, 62][r.gen_range(0..3)];
-            r.gen_range(0..top).to_string()
+            let top = [8, 13, 62][r.random_range(0..3)];
+            r.random_range(0..top).to_string()
         };
-        match r.gen_range(0..8) {
+        match r.random_range(0..8) {
             0 => "*".into(),
             1 => format!("*/{}", n(r)),
             2 => n(r),
             3 => format!("{}-{}", n(r), n(r)),
             4 => format!("{},{}", n(r), n(r)),
-            5 => ["MON", "fri", "SUN-SAT", "JAN", "dec", "7"][r.gen_range(0..6)].into(),
+            5 => ["MON", "fri", "SUN-SAT", "JAN", "dec", "7"][r.random_range(0..6)].into(),
             6 => format!("{}-{}/{}", n(r), n(r), n(r)),
             _ => {
-                let len = r.gen_range(1..4);
+                let len = r.random_range(1..4);
                 pick(r, &atoms, len)
             }
         }
     };
     let mut parsed = 0;
     for _ in 0..ROUNDS {
-        let fields = match r.gen_range(0..10) {
+        let fields = match r.random_range(0..10) {
             0..=6 => 5,
             7 => 6,
-            _ => r.gen_range(0..9),
+            _ => r.random_range(0..9),
         };
         let expr: Vec<String> = (0..fields).map(|_| shapes(&mut r)).collect();
         let expr = expr.join(" ");
-        let zone = zones[r.gen_range(0..zones.len())];
+        let zone = zones[r.random_range(0..zones.len())];
         let (Ok(s), Ok(tz)) = (Schedule::parse(&expr), parse_timezone(zone)) else {
             continue;
         };
@@ -115,7 +115,7 @@ fn addresses_and_routing() {
     ];
     let list = ListAddress::parse("pm@lists.example.org", '+').unwrap();
     for _ in 0..ROUNDS {
-        let len = r.gen_range(0..10);
+        let len = r.random_range(0..10);
         let s = pick(&mut r, &atoms, len);
         if let Ok(e) = EmailAddress::parse(&s) {
             assert!(e.local_part().len() <= 64, "{s:?}");
@@ -140,18 +140,18 @@ fn tokens_verify_only_when_signed() {
         .collect();
     let alphabet: Vec<&str> = alphabet.iter().map(String::as_str).collect();
     for _ in 0..ROUNDS {
-        let len = r.gen_range(0..40);
+        let len = r.random_range(0..40);
         let junk = pick(&mut r, &alphabet, len);
         for count in 1..=2 {
             assert_eq!(key.verify(Purpose::Reply, &junk, count), None, "{junk}");
         }
-        let ids = [r.gen_range(0..i64::MAX), r.gen_range(0..1_000_000)];
+        let ids = [r.random_range(0..i64::MAX), r.random_range(0..1_000_000)];
         let t = key.sign(Purpose::Reply, &ids);
         assert!(format!("pm+reply-{t}").len() <= 64, "{t}");
         assert_eq!(key.verify(Purpose::Reply, &t, 2), Some(ids.to_vec()));
         // One flipped character never verifies.
         let mut chars: Vec<char> = t.chars().collect();
-        let i = r.gen_range(0..chars.len());
+        let i = r.random_range(0..chars.len());
         chars[i] = if chars[i] == 'a' { 'b' } else { 'a' };
         let flipped: String = chars.into_iter().collect();
         assert_eq!(
@@ -182,7 +182,7 @@ fn wrapping_keeps_words_and_width() {
         "\r\n",
     ];
     for _ in 0..ROUNDS / 4 {
-        let len = r.gen_range(0..80);
+        let len = r.random_range(0..80);
         let text = pick(&mut r, &atoms, len);
         for indent in ["", "   ", "   | "] {
             let out = wrap(&text, 72, indent);
