@@ -7,6 +7,7 @@
 //! milliseconds, booleans are integers (the `Any` driver cannot decode
 //! TIMESTAMPTZ or BOOLEAN).
 
+pub mod catalog;
 pub mod digests;
 pub mod inbound;
 pub mod lists;
@@ -72,6 +73,13 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
+                    if backend == Backend::Postgres {
+                        // "relation already exists, skipping" and similar
+                        // notices are not for the operator's log.
+                        sqlx::query("SET client_min_messages = warning")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
                     if backend == Backend::Sqlite {
                         for pragma in [
                             "PRAGMA journal_mode=WAL",

@@ -1,88 +1,213 @@
-//! Migrations: the SQL files under `migrations/sqlite` and
-//! `migrations/postgres`, embedded in the binary and applied in order, each
-//! once, recorded in `schema_migrations`.
+//! Migrations, applied with sqlx's migrator: the numbered files under
+//! `migrations/sqlite` and `migrations/postgres`, embedded in the binary,
+//! each applied once in its own transaction, recorded with its checksum in
+//! `_sqlx_migrations` (an applied file that was edited afterwards stops
+//! start-up instead of drifting silently).
+//!
+//! sqlx's `migrate!` macro would find the files by itself, but it needs
+//! sqlx's `macros` feature, which compiles a second copy of sqlx's drivers
+//! and of SQLite's C library for the proc-macro host. The files are listed
+//! here instead, and a test checks the list against the directories.
+//!
+//! Databases made before this migrator kept their history in
+//! `schema_migrations`; their `0001` is marked applied without running it,
+//! and `0002` drops the old table.
 
-use super::{Backend, Result, Store};
-use sqlx::Row;
+use super::{Backend, Result, Store, StoreError};
+use sqlx::migrate::{Migrate, Migration, MigrationType, Migrator};
+use sqlx::SqlStr;
+use std::borrow::Cow;
 
-struct Migration {
-    version: i64,
-    name: &'static str,
-    sqlite: &'static str,
-    postgres: &'static str,
-}
+/// `(version, description, sqlite, postgres)`: the files of both
+/// directories, in order. A new schema change is a new pair of files and a
+/// new line here.
+pub(crate) const FILES: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "core",
+        include_str!("../../migrations/sqlite/0001_core.sql"),
+        include_str!("../../migrations/postgres/0001_core.sql"),
+    ),
+    (
+        2,
+        "sqlx migrator",
+        include_str!("../../migrations/sqlite/0002_sqlx_migrator.sql"),
+        include_str!("../../migrations/postgres/0002_sqlx_migrator.sql"),
+    ),
+];
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "core",
-    sqlite: include_str!("../../migrations/sqlite/0001_core.sql"),
-    postgres: include_str!("../../migrations/postgres/0001_core.sql"),
-}];
-
-const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
-const SELECT_APPLIED: &str = "SELECT version FROM schema_migrations";
-const INSERT_APPLIED: &str =
-    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)";
-/// Serialises concurrent `migrate` runs from several workers on PostgreSQL.
-const PG_LOCK: &str = "SELECT pg_advisory_xact_lock(7263541)";
-/// Keeps PostgreSQL's "relation already exists, skipping" notice (every run
-/// but the first) out of the operator's log.
-const PG_QUIET: &str = "SET LOCAL client_min_messages = warning";
-
-/// Applies pending migrations; returns the names it applied.
-///
-/// Everything, `schema_migrations` itself included, happens in one
-/// transaction that first takes the lock (PostgreSQL: an advisory lock;
-/// SQLite: `BEGIN IMMEDIATE`). Creating the table before the lock let two
-/// processes on a fresh PostgreSQL database both run `CREATE TABLE IF NOT
-/// EXISTS`, and the loser failed on `pg_type_typname_nsp_index`.
-pub(super) async fn migrate(store: &Store) -> Result<Vec<String>> {
-    let mut tx = store.begin_write().await?;
-    if store.backend() == Backend::Postgres {
-        sqlx::query(PG_LOCK).execute(&mut *tx).await?;
-        sqlx::query(PG_QUIET).execute(&mut *tx).await?;
-    }
-    sqlx::query(CREATE_MIGRATIONS_TABLE)
-        .execute(&mut *tx)
-        .await?;
-    let applied: Vec<i64> = sqlx::query(SELECT_APPLIED)
-        .fetch_all(&mut *tx)
-        .await?
+/// The migrator for `backend`.
+pub(crate) fn migrator(backend: Backend) -> Migrator {
+    let migrations = FILES
         .iter()
-        .map(|r| r.try_get::<i64, _>(0))
-        .collect::<Result<_, _>>()?;
-    let mut done = Vec::new();
-    for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
-        let text = store.pick(m.sqlite, m.postgres);
-        for statement in split_statements(text) {
-            sqlx::query(sqlx::AssertSqlSafe(statement))
-                .execute(&mut *tx)
-                .await?;
-        }
-        sqlx::query(INSERT_APPLIED)
-            .bind(m.version)
-            .bind(m.name)
-            .bind(crate::now_ms())
-            .execute(&mut *tx)
-            .await?;
-        done.push(format!("{:04}_{}", m.version, m.name));
-    }
-    tx.commit().await?;
-    Ok(done)
+        .map(|&(version, description, sqlite, postgres)| {
+            let sql = match backend {
+                Backend::Sqlite => sqlite,
+                Backend::Postgres => postgres,
+            };
+            Migration::new(
+                version,
+                Cow::Borrowed(description),
+                MigrationType::Simple,
+                SqlStr::from_static(sql),
+                false,
+            )
+        })
+        .collect();
+    let mut m = Migrator::with_migrations(migrations);
+    // [`migrate`] holds the lock itself, around the legacy check too.
+    m.set_locking(false);
+    m
 }
 
-/// Splits a migration file into statements; our files keep `;` only at the
-/// end of statements and comments on their own lines.
-fn split_statements(text: &str) -> Vec<String> {
-    let without_comments: String = text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("--"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    without_comments
-        .split(';')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
+/// Whether the pre-sqlx bookkeeping table is there.
+const SQLITE_LEGACY: &str =
+    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'";
+const POSTGRES_LEGACY: &str = "SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_migrations'";
+/// The last version the legacy migrator recorded.
+const LEGACY_APPLIED: &str = "SELECT MAX(version) FROM schema_migrations";
+
+/// Applies pending migrations; returns the names it applied. On
+/// PostgreSQL everything happens under sqlx's advisory lock, so several
+/// processes starting at once on a new database do not race.
+pub(super) async fn migrate(store: &Store) -> Result<Vec<String>> {
+    let migrator = migrator(store.backend());
+    let mut conn = store.pool().acquire().await?;
+    conn.lock().await.map_err(migrate_error)?;
+    let result = migrate_locked(store, &migrator, &mut conn).await;
+    if let Err(e) = conn.unlock().await {
+        tracing::warn!(error = %e, "could not release the migration lock; it ends with the connection");
+    }
+    result
+}
+
+async fn migrate_locked(
+    store: &Store,
+    migrator: &Migrator,
+    conn: &mut sqlx::AnyConnection,
+) -> Result<Vec<String>> {
+    adopt_legacy(store, migrator, conn).await?;
+    let before = applied_versions(conn).await?;
+    // SQLite has no migration lock: a second process that started at the
+    // same moment fails on a table the first just made, and finds it all
+    // applied when it looks again.
+    let mut tries = 0;
+    loop {
+        match migrator.run(&mut *conn).await {
+            Ok(()) => break,
+            Err(e) if store.backend() == Backend::Sqlite && tries < 3 => {
+                tries += 1;
+                tracing::debug!(error = %e, "migration raced another process; looking again");
+                tokio::time::sleep(std::time::Duration::from_millis(200 * tries)).await;
+            }
+            Err(e) => return Err(migrate_error(e)),
+        }
+    }
+    let after = applied_versions(conn).await?;
+    Ok(FILES
+        .iter()
+        .filter(|f| after.contains(&f.0) && !before.contains(&f.0))
+        .map(|f| format!("{:04}_{}", f.0, f.1.replace(' ', "_")))
+        .collect())
+}
+
+/// A database made by the old migrator: its `0001` is this `0001`
+/// (frozen since it landed), so it is recorded as applied, not run again.
+/// Marking an applied version is a no-op, so this is safe to repeat.
+async fn adopt_legacy(
+    store: &Store,
+    migrator: &Migrator,
+    conn: &mut sqlx::AnyConnection,
+) -> Result<()> {
+    applied_versions(conn).await?; // makes sqlx's table, for `skip`
+    let probe = store.pick(SQLITE_LEGACY, POSTGRES_LEGACY);
+    let legacy: i64 = sqlx::query_scalar(probe).fetch_one(&mut *conn).await?;
+    if legacy == 0 {
+        return Ok(());
+    }
+    let version: Option<i64> = sqlx::query_scalar(LEGACY_APPLIED)
+        .fetch_one(&mut *conn)
+        .await?;
+    if version != Some(1) {
+        return Err(StoreError::Corrupt(format!(
+            "the database records schema version {version:?} in schema_migrations, which this gazette does not know; use the gazette release that made it"
+        )));
+    }
+    tracing::info!("adopting a database made by gazette's earlier migrator");
+    migrator
+        .skip(&mut *conn, Some(1))
+        .await
+        .map_err(migrate_error)
+}
+
+/// The versions recorded as applied; empty on a new database.
+async fn applied_versions(conn: &mut sqlx::AnyConnection) -> Result<Vec<i64>> {
+    conn.ensure_migrations_table("_sqlx_migrations")
+        .await
+        .map_err(migrate_error)?;
+    Ok(conn
+        .list_applied_migrations("_sqlx_migrations")
+        .await
+        .map_err(migrate_error)?
+        .iter()
+        .map(|m| m.version)
+        .collect())
+}
+
+fn migrate_error(e: sqlx::migrate::MigrateError) -> StoreError {
+    use sqlx::migrate::MigrateError::*;
+    let hint = match &e {
+        VersionMismatch(v) => format!(
+            "migration {v} was changed after this database applied it; restore the file as released"
+        ),
+        VersionMissing(v) => format!(
+            "the database has migration {v}, which this gazette does not know: it was made by a newer release"
+        ),
+        Dirty(v) => format!("migration {v} failed part-way; restore the database from a backup"),
+        other => other.to_string(),
+    };
+    StoreError::Corrupt(format!("cannot migrate the database: {hint}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FILES;
+
+    /// Every file of both directories is embedded, in order, with the
+    /// same name on both sides: a migration added to one directory only,
+    /// or not listed, fails here.
+    #[test]
+    fn every_migration_file_is_embedded_for_both_backends() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let names = |backend: &str| -> Vec<String> {
+            let mut v: Vec<String> = std::fs::read_dir(root.join(backend))
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".sql"))
+                .collect();
+            v.sort();
+            v
+        };
+        let listed: Vec<String> = FILES
+            .iter()
+            .map(|(v, d, _, _)| format!("{v:04}_{}.sql", d.replace(' ', "_")))
+            .collect();
+        assert_eq!(names("sqlite"), listed, "migrations/sqlite vs FILES");
+        assert_eq!(names("postgres"), listed, "migrations/postgres vs FILES");
+        for (i, (v, ..)) in FILES.iter().enumerate() {
+            assert_eq!(*v, i as i64 + 1, "versions are 1, 2, 3, ... without gaps");
+        }
+        for (v, _, sqlite, postgres) in FILES {
+            let file = |b: &str| {
+                std::fs::read_to_string(root.join(b).join(format!(
+                    "{v:04}_{}.sql",
+                    FILES[*v as usize - 1].1.replace(' ', "_")
+                )))
+                .unwrap()
+            };
+            assert_eq!(*sqlite, file("sqlite"));
+            assert_eq!(*postgres, file("postgres"));
+        }
+    }
 }

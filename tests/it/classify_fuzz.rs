@@ -4,7 +4,6 @@
 //! Deterministic: a fixed-seed xorshift, so a failure reproduces.
 
 use gazette::inbound::classify::classify_raw;
-use std::path::Path;
 
 struct XorShift(u64);
 
@@ -106,13 +105,11 @@ fn stitched_reports() {
 
 #[test]
 fn mangled_corpus_files() {
-    let dir = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/corpora/sisimai-set-of-emails/maildir/bsd"
-    ));
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        eprintln!("skipped: ../shared/corpora not found");
+    let Some(corpus) = crate::common::corpus("sisimai-set-of-emails") else {
         return;
+    };
+    let Ok(entries) = std::fs::read_dir(corpus.join("maildir/bsd")) else {
+        panic!("{} has no maildir/bsd", corpus.display());
     };
     let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).collect();
     paths.sort();

@@ -5,11 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-fn corpora() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpora");
-    p.is_dir().then_some(p)
-}
-
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -29,8 +24,7 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 #[test]
 fn corpora_through_ingest() {
-    let Some(root) = corpora() else {
-        eprintln!("skipped: ../shared/corpora not found");
+    let Some(root) = crate::common::corpus("") else {
         return;
     };
     let mut all = Vec::new();

@@ -17,6 +17,7 @@ mod members;
 mod outbox;
 mod parsers_fuzz;
 mod restart_safety;
+mod schema;
 mod shutdown;
 mod trim_corpora;
 mod web_pages;

@@ -22,15 +22,51 @@ pub struct TestDb {
     _dir: Option<tempfile::TempDir>,
 }
 
+/// True under CI (`CI=true`), where nothing a test needs may be missing.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+/// Something a test needs is not here: on a developer's laptop the test
+/// (or its variant) is skipped with this message; under `CI=true` it fails,
+/// so a green CI run cannot come from skipping.
+pub fn missing(what: &str) {
+    if in_ci() {
+        panic!("CI=true, but {what}: this test cannot be skipped in CI");
+    }
+    eprintln!("note: {what}: skipped (set CI=true to make this a failure)");
+}
+
+/// `../shared/corpora/<name>` beside the repository, when it is there
+/// (see [`missing`] for what happens when it is not).
+pub fn corpus(name: &str) -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/corpora")
+        .join(name);
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    missing(&format!("the corpus {} is not there", dir.display()));
+    None
+}
+
+/// The PostgreSQL server the tests may use, if any.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("GAZETTE_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            missing("GAZETTE_TEST_POSTGRES_URL is not set, so the PostgreSQL variant");
+            None
+        }
+    }
+}
+
 /// The databases every integration test runs on: SQLite always, PostgreSQL
 /// when `GAZETTE_TEST_POSTGRES_URL` is set (`.ci/run` sets it).
 pub async fn databases() -> Vec<TestDb> {
     let mut dbs = vec![sqlite_db()];
-    match std::env::var("GAZETTE_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => dbs.push(postgres_db(&url).await),
-        _ => eprintln!(
-            "note: GAZETTE_TEST_POSTGRES_URL is not set: PostgreSQL variant skipped (SQLite only)"
-        ),
+    if let Some(url) = postgres_url() {
+        dbs.push(postgres_db(&url).await);
     }
     dbs
 }
