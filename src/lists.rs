@@ -5,7 +5,6 @@
 use crate::address::ListAddress;
 use crate::app::{Ctx, List};
 use crate::digest::schedule::{parse_timezone, Schedule};
-use crate::digest::scheduler::next_slot;
 use crate::store::lists::NewList;
 
 /// What a new list is made of.
@@ -24,12 +23,15 @@ pub struct ListChanges {
     pub schedule: Option<String>,
     pub timezone: Option<String>,
     pub require_approval: Option<bool>,
+    /// Turning approval off sends an issue already waiting for approval at
+    /// once; that must be asked for, not a side effect.
+    pub release_waiting: bool,
 }
 
 pub async fn create(ctx: &Ctx, spec: &ListSpec<'_>) -> anyhow::Result<List> {
     let address = ListAddress::parse(spec.address, ctx.config.separator)?;
-    Schedule::parse(spec.schedule)?;
-    parse_timezone(spec.timezone)?;
+    let schedule = Schedule::parse(spec.schedule)?;
+    let tz = parse_timezone(spec.timezone)?;
     let name = spec.name.trim();
     anyhow::ensure!(
         !name.is_empty(),
@@ -51,41 +53,126 @@ pub async fn create(ctx: &Ctx, spec: &ListSpec<'_>) -> anyhow::Result<List> {
         .insert_list(&NewList {
             address: &address.posting(),
             name,
-            schedule: spec.schedule.trim(),
+            schedule: schedule.as_str(),
             timezone: spec.timezone.trim(),
             require_approval: spec.require_approval,
-            next_digest_at: None,
+            next_digest_at: Some(first_slot(&schedule, tz, crate::now_ms())?),
         })
         .await?;
+    reload(ctx, id).await
+}
+
+/// Applies `changes`, each setting with its own statement. The next digest
+/// run moves only when the schedule or the time zone changes, and then by
+/// compare-and-set, so a slot firing meanwhile is never undone or fired
+/// twice; a slot already due (missed during downtime) stays due, so the
+/// issue it owes still goes out once, and the new schedule counts from it.
+pub async fn change(ctx: &Ctx, list: &List, changes: ListChanges) -> anyhow::Result<List> {
+    let name = match changes.name.as_deref().map(str::trim) {
+        Some("") => anyhow::bail!("a list's name cannot be empty"),
+        other => other,
+    };
+    let schedule = changes
+        .schedule
+        .as_deref()
+        .map(Schedule::parse)
+        .transpose()?;
+    let tz = changes
+        .timezone
+        .as_deref()
+        .map(parse_timezone)
+        .transpose()?;
+    if changes.require_approval == Some(false) && list.row.require_approval {
+        refuse_silent_release(ctx, list, changes.release_waiting).await?;
+    }
+    if let Some(name) = name {
+        ctx.store.set_list_name(list.id(), name).await?;
+    }
+    if let Some(on) = changes.require_approval {
+        ctx.store.set_require_approval(list.id(), on).await?;
+    }
+    if schedule.is_some() || tz.is_some() {
+        reschedule(ctx, list.id(), schedule, changes.timezone.as_deref()).await?;
+    }
+    reload(ctx, list.id()).await
+}
+
+/// An issue the schedule already fired, waiting for an editor: turning
+/// approval off would send it on the scheduler's next pass.
+async fn refuse_silent_release(ctx: &Ctx, list: &List, release: bool) -> anyhow::Result<()> {
+    let waiting = ctx
+        .store
+        .open_digest(list.id())
+        .await?
+        .filter(|d| d.due_at.is_some() && d.status == crate::store::digests::DRAFT);
+    match waiting {
+        Some(d) if !release => anyhow::bail!(
+            "issue #{} of {} is waiting for approval and its send time has passed: with approval off it would go out at once. Approve it first (`gazette digest approve`), or repeat with --send-waiting to send it now",
+            d.number,
+            list.posting()
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Stores a new schedule and time zone with the next run they give.
+async fn reschedule(
+    ctx: &Ctx,
+    id: i64,
+    schedule: Option<Schedule>,
+    timezone: Option<&str>,
+) -> anyhow::Result<()> {
+    // A few tries: each failure means a slot fired in between, which is
+    // rare and quick, so this does not spin.
+    for _ in 0..5 {
+        let row = ctx
+            .store
+            .list_by_id(id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("list {id} vanished"))?;
+        let schedule = match &schedule {
+            Some(s) => s.clone(),
+            None => Schedule::parse(&row.schedule)?,
+        };
+        let tz_name = timezone.unwrap_or(&row.timezone).trim().to_string();
+        let tz = parse_timezone(&tz_name)?;
+        let now = crate::now_ms();
+        let next = match row.next_digest_at {
+            Some(due) if due <= now => due,
+            _ => first_slot(&schedule, tz, now)?,
+        };
+        if ctx
+            .store
+            .set_schedule(
+                id,
+                schedule.as_str(),
+                &tz_name,
+                Some(next),
+                row.next_digest_at,
+            )
+            .await?
+        {
+            return Ok(());
+        }
+    }
+    anyhow::bail!("the list's next digest kept moving while its schedule was changed; try again")
+}
+
+fn first_slot(schedule: &Schedule, tz: chrono_tz::Tz, after_ms: i64) -> anyhow::Result<i64> {
+    let after = chrono::DateTime::from_timestamp_millis(after_ms)
+        .ok_or_else(|| anyhow::anyhow!("time {after_ms} is out of range"))?;
+    schedule
+        .next_after(after, tz)
+        .map(|t| t.timestamp_millis())
+        .ok_or_else(|| anyhow::anyhow!("schedule `{schedule}` never fires"))
+}
+
+async fn reload(ctx: &Ctx, id: i64) -> anyhow::Result<List> {
     let row = ctx
         .store
         .list_by_id(id)
         .await?
-        .ok_or_else(|| anyhow::anyhow!("list {id} vanished right after it was created"))?;
-    change(ctx, &ctx.list(row), ListChanges::default()).await
-}
-
-/// Applies `changes` and re-computes the next digest run from now.
-pub async fn change(ctx: &Ctx, list: &List, changes: ListChanges) -> anyhow::Result<List> {
-    let mut row = list.row.clone();
-    if let Some(n) = changes.name {
-        anyhow::ensure!(!n.trim().is_empty(), "a list's name cannot be empty");
-        row.name = n.trim().to_string();
-    }
-    if let Some(s) = changes.schedule {
-        Schedule::parse(&s)?;
-        row.schedule = s.trim().to_string();
-    }
-    if let Some(t) = changes.timezone {
-        parse_timezone(&t)?;
-        row.timezone = t.trim().to_string();
-    }
-    if let Some(r) = changes.require_approval {
-        row.require_approval = r;
-    }
-    let updated = ctx.list(row.clone());
-    row.next_digest_at = Some(next_slot(&updated, crate::now_ms())?);
-    ctx.store.update_list(&row).await?;
+        .ok_or_else(|| anyhow::anyhow!("list {id} vanished"))?;
     Ok(ctx.list(row))
 }
 

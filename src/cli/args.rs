@@ -93,6 +93,9 @@ pub enum ListCmd {
         /// Digests wait for `gazette digest approve` (`--require-approval false` to stop).
         #[arg(long, num_args = 0..=1, default_missing_value = "true")]
         require_approval: Option<bool>,
+        /// With `--require-approval false`: send an issue already waiting for approval now.
+        #[arg(long)]
+        send_waiting: bool,
     },
 }
 

@@ -48,6 +48,7 @@ pub(super) async fn run(ctx: &Ctx, c: ListCmd) -> anyhow::Result<i32> {
             schedule,
             timezone,
             require_approval,
+            send_waiting,
         } => {
             let list = ctx.list_by_address(&address).await?;
             let changes = ListChanges {
@@ -55,6 +56,7 @@ pub(super) async fn run(ctx: &Ctx, c: ListCmd) -> anyhow::Result<i32> {
                 schedule,
                 timezone,
                 require_approval,
+                release_waiting: send_waiting,
             };
             let list = lists::change(ctx, &list, changes).await?;
             print_list(ctx, &list).await?;

@@ -62,10 +62,11 @@ async fn pass(ctx: &Ctx, list: &List, memory: &mut Memory) -> anyhow::Result<boo
     let now = crate::now_ms();
     let Some(slot) = list.row.next_digest_at else {
         // No persisted slot yet (a list made before scheduling existed):
-        // plain update, harmless if two race, both write the same value.
-        let mut row = list.row.clone();
-        row.next_digest_at = Some(next_slot(list, now)?);
-        ctx.store.update_list(&row).await?;
+        // set only if still unset, so nothing newer is overwritten.
+        let next = next_slot(list, now)?;
+        ctx.store
+            .move_next_digest(list.id(), None, Some(next))
+            .await?;
         return Ok(false);
     };
     let mut fired = false;

@@ -109,6 +109,17 @@ pub async fn approve(ctx: &Ctx, list: &List) -> anyhow::Result<DigestRow> {
 /// day), or at the issue's slot when `None`.
 async fn approve_for(ctx: &Ctx, list: &List, send_at: Option<i64>) -> anyhow::Result<DigestRow> {
     let d = open(ctx, list).await?;
+    approve_issue(ctx, list, d, send_at).await
+}
+
+/// Approves issue `d` itself (not whichever is open by then: a worker that
+/// lost a race to send it must not open and approve the next one).
+async fn approve_issue(
+    ctx: &Ctx,
+    list: &List,
+    d: DigestRow,
+    send_at: Option<i64>,
+) -> anyhow::Result<DigestRow> {
     if d.status == DRAFT {
         let now = crate::now_ms();
         let issue = assemble(ctx, list, now).await?;
@@ -198,7 +209,8 @@ pub async fn advance(ctx: &Ctx, list: &List) -> anyhow::Result<Option<Released>>
         return release(ctx, list, &d).await.map(Some);
     }
     if !list.row.require_approval {
-        return send_now(ctx, list).await.map(Some);
+        let d = approve_issue(ctx, list, d, Some(crate::now_ms())).await?;
+        return release(ctx, list, &d).await.map(Some);
     }
     if d.notified_at.is_some() {
         return Ok(None); // editors know; nothing changes until one approves

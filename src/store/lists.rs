@@ -34,7 +34,18 @@ const INSERT_LIST: &str = "INSERT INTO lists (address, name, schedule, timezone,
 const SELECT_ALL: &str = "SELECT id, address, name, schedule, timezone, require_approval, next_digest_at, created_at FROM lists ORDER BY id";
 const SELECT_BY_ADDRESS: &str = "SELECT id, address, name, schedule, timezone, require_approval, next_digest_at, created_at FROM lists WHERE address = $1";
 const SELECT_BY_ID: &str = "SELECT id, address, name, schedule, timezone, require_approval, next_digest_at, created_at FROM lists WHERE id = $1";
-const UPDATE_LIST: &str = "UPDATE lists SET name = $2, schedule = $3, timezone = $4, require_approval = $5, next_digest_at = $6 WHERE id = $1";
+/// Each setting has its own statement, so a change to one never writes
+/// back a stale copy of another; above all not of `next_digest_at`, which
+/// the scheduler moves by compare-and-set when a slot fires.
+const SET_NAME: &str = "UPDATE lists SET name = $2 WHERE id = $1";
+const SET_REQUIRE_APPROVAL: &str = "UPDATE lists SET require_approval = $2 WHERE id = $1";
+/// A new schedule and the next run it gives, only if the next run is still
+/// the one the caller computed from (compare-and-set).
+const SET_SCHEDULE: &str = "UPDATE lists SET schedule = $2, timezone = $3, next_digest_at = $4 \
+     WHERE id = $1 AND next_digest_at IS NOT DISTINCT FROM $5";
+/// Moves the next run from `$2` to `$3` (compare-and-set).
+const MOVE_NEXT_DIGEST: &str =
+    "UPDATE lists SET next_digest_at = $3 WHERE id = $1 AND next_digest_at IS NOT DISTINCT FROM $2";
 pub struct NewList<'a> {
     pub address: &'a str,
     pub name: &'a str,
@@ -80,16 +91,60 @@ impl Store {
         row.as_ref().map(ListRow::from_row).transpose()
     }
 
-    pub async fn update_list(&self, l: &ListRow) -> Result<()> {
-        sqlx::query(UPDATE_LIST)
-            .bind(l.id)
-            .bind(&l.name)
-            .bind(&l.schedule)
-            .bind(&l.timezone)
-            .bind(l.require_approval as i64)
-            .bind(l.next_digest_at)
+    pub async fn set_list_name(&self, id: i64, name: &str) -> Result<()> {
+        sqlx::query(SET_NAME)
+            .bind(id)
+            .bind(name)
             .execute(self.pool())
             .await?;
         Ok(())
+    }
+
+    pub async fn set_require_approval(&self, id: i64, on: bool) -> Result<()> {
+        sqlx::query(SET_REQUIRE_APPROVAL)
+            .bind(id)
+            .bind(on as i64)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Sets the schedule and time zone with the next run they give, if the
+    /// stored next run is still `expected`; false when it moved meanwhile
+    /// (a slot fired), and nothing was written.
+    pub async fn set_schedule(
+        &self,
+        id: i64,
+        schedule: &str,
+        timezone: &str,
+        next: Option<i64>,
+        expected: Option<i64>,
+    ) -> Result<bool> {
+        let done = sqlx::query(SET_SCHEDULE)
+            .bind(id)
+            .bind(schedule)
+            .bind(timezone)
+            .bind(next)
+            .bind(expected)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Moves the next digest run from `expected` to `next`; false when it
+    /// was not `expected` (another process moved it first).
+    pub async fn move_next_digest(
+        &self,
+        id: i64,
+        expected: Option<i64>,
+        next: Option<i64>,
+    ) -> Result<bool> {
+        let done = sqlx::query(MOVE_NEXT_DIGEST)
+            .bind(id)
+            .bind(expected)
+            .bind(next)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 }

@@ -15,9 +15,15 @@ use gazette::posts::{self, Post};
 const DAY: i64 = 24 * 3600 * 1000;
 
 async fn setup(db: &TestDb, require_approval: bool) -> (Ctx, List) {
-    let ctx = Ctx::open(test_config(db, "file:///nonexistent", &[]))
-        .await
-        .unwrap();
+    setup_list(db, "file:///nonexistent", require_approval).await
+}
+
+async fn setup_with(db: &TestDb, smtp_url: &str) -> (Ctx, List) {
+    setup_list(db, smtp_url, false).await
+}
+
+async fn setup_list(db: &TestDb, smtp_url: &str, require_approval: bool) -> (Ctx, List) {
+    let ctx = Ctx::open(test_config(db, smtp_url, &[])).await.unwrap();
     let spec = gazette::lists::ListSpec {
         address: "pm@lists.example.org",
         name: "PM Circle",
@@ -69,10 +75,18 @@ async fn answer(ctx: &Ctx, list: &List, who: &str, question: i64, body: &str) ->
 
 /// Pretends the list's slot passed `ago_ms` ago.
 async fn make_due(ctx: &Ctx, list: &List, ago_ms: i64) -> List {
-    let mut row = ctx.store.list_by_id(list.id()).await.unwrap().unwrap();
-    row.next_digest_at = Some(gazette::now_ms() - ago_ms);
-    ctx.store.update_list(&row).await.unwrap();
-    ctx.list(row)
+    set_next(ctx, list, gazette::now_ms() - ago_ms).await
+}
+
+/// Moves the list's next digest run to `at` (as the scheduler would).
+async fn set_next(ctx: &Ctx, list: &List, at: i64) -> List {
+    let row = ctx.store.list_by_id(list.id()).await.unwrap().unwrap();
+    assert!(ctx
+        .store
+        .move_next_digest(row.id, row.next_digest_at, Some(at))
+        .await
+        .unwrap());
+    reload(ctx, list).await
 }
 
 async fn digests_queued(ctx: &Ctx) -> i64 {
@@ -213,9 +227,7 @@ async fn approval_lists_wait_for_an_editor_who_is_told_ahead() {
         assert_eq!(editor_notices().await, 0);
 
         // Twelve hours before the slot: the editor hears about the draft, once.
-        let mut row = list.row.clone();
-        row.next_digest_at = Some(gazette::now_ms() + 12 * 3600 * 1000);
-        ctx.store.update_list(&row).await.unwrap();
+        set_next(&ctx, &list, gazette::now_ms() + 12 * 3600 * 1000).await;
         let mut memory = Memory::default();
         tick(&ctx, &mut memory).await.unwrap();
         tick(&ctx, &mut Memory::default()).await.unwrap();
@@ -319,5 +331,149 @@ async fn an_editor_sets_subject_and_intro_until_the_issue_is_frozen() {
         // The next issue starts with the default subject again.
         let d = edit(&ctx, &list, None, None).await.unwrap();
         assert!(d.subject.starts_with("PM Circle digest, "), "{}", d.subject);
+    }
+}
+
+/// Every setting has its own writer: a name or approval change leaves the
+/// next run exactly where the scheduler put it (today's slot included), and
+/// a schedule change computed from a stale read is refused, not written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_settings_never_move_the_next_run() {
+    for db in databases().await {
+        eprintln!("--- one writer per setting on {}", db.label);
+        let (ctx, list) = setup(&db, false).await;
+        let due = gazette::now_ms() - 3600 * 1000;
+        let list = set_next(&ctx, &list, due).await;
+        let changes = gazette::lists::ListChanges {
+            name: Some("PM Circle Europe".into()),
+            require_approval: Some(true),
+            ..Default::default()
+        };
+        let list = gazette::lists::change(&ctx, &list, changes).await.unwrap();
+        assert_eq!(list.name(), "PM Circle Europe");
+        assert!(list.row.require_approval);
+        assert_eq!(
+            list.row.next_digest_at,
+            Some(due),
+            "a name change moved the due slot"
+        );
+        // A schedule change read the next run before a slot fired: refused.
+        let stale = list.row.next_digest_at;
+        assert!(ctx
+            .store
+            .move_next_digest(list.id(), stale, Some(due + 1))
+            .await
+            .unwrap());
+        assert!(!ctx
+            .store
+            .set_schedule(list.id(), "0 9 * * *", "UTC", Some(due + 99), stale)
+            .await
+            .unwrap());
+        assert_eq!(reload(&ctx, &list).await.row.next_digest_at, Some(due + 1));
+    }
+}
+
+/// `list set` while the scheduler fires slot after slot (every second):
+/// no slot ever fires twice. Each firing opens an issue due at its slot
+/// (skipped, being empty), so a second firing shows as a repeated `due_at`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn list_set_racing_a_firing_slot_never_fires_it_twice() {
+    for db in databases().await {
+        eprintln!("--- list set racing the scheduler on {}", db.label);
+        let (ctx, list) = setup(&db, false).await;
+        let changes = gazette::lists::ListChanges {
+            schedule: Some("* * * * * *".into()),
+            timezone: Some("UTC".into()),
+            ..Default::default()
+        };
+        let list = gazette::lists::change(&ctx, &list, changes).await.unwrap();
+        let stop = gazette::now_ms() + 3500;
+        let scheduler = {
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                let mut memory = Memory::default();
+                let mut fired = 0;
+                while gazette::now_ms() < stop {
+                    fired += tick(&ctx, &mut memory).await.unwrap();
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+                fired
+            })
+        };
+        let mut n = 0;
+        while gazette::now_ms() < stop {
+            n += 1;
+            let changes = gazette::lists::ListChanges {
+                name: Some(format!("PM Circle {n}")),
+                schedule: (n % 2 == 0).then(|| "* * * * * *".into()),
+                require_approval: Some(false),
+                ..Default::default()
+            };
+            let current = reload(&ctx, &list).await;
+            gazette::lists::change(&ctx, &current, changes)
+                .await
+                .unwrap();
+        }
+        let fired = scheduler.await.unwrap();
+        let issues = ctx.store.recent_digests(list.id(), 1000).await.unwrap();
+        let mut slots: Vec<i64> = issues.iter().filter_map(|d| d.due_at).collect();
+        let total = slots.len();
+        slots.sort();
+        slots.dedup();
+        assert!(fired >= 2, "the schedule fired only {fired} times in 3.5 s");
+        assert_eq!(slots.len(), total, "a slot fired twice ({n} changes raced)");
+        assert_eq!(total, fired, "every firing is one issue");
+    }
+}
+
+/// Downtime, then `list set` with a new schedule, then `serve`: the issue
+/// the missed slot owed goes out once, and the next run follows the new
+/// schedule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn list_set_after_downtime_still_sends_the_missed_issue_once() {
+    for db in databases().await {
+        eprintln!("--- list set after downtime on {}", db.label);
+        let outbox = tempfile::tempdir().unwrap();
+        let smtp = format!("file://{}", outbox.path().display());
+        {
+            let (ctx, list) = setup_with(&db, &smtp).await;
+            ask(&ctx, &list, "ann", "Hiring plans").await;
+            let list = make_due(&ctx, &list, 2 * DAY).await;
+            let changes = gazette::lists::ListChanges {
+                schedule: Some("0 9 * * TUE".into()),
+                ..Default::default()
+            };
+            let list = gazette::lists::change(&ctx, &list, changes).await.unwrap();
+            assert!(
+                list.row.next_digest_at.unwrap() < gazette::now_ms(),
+                "the missed slot stays due"
+            );
+            ctx.store.close().await;
+        }
+        let app = spawn_app(&db, &smtp, &[]).await;
+        let digests = || {
+            std::fs::read_dir(outbox.path())
+                .unwrap()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with("-digest.eml"))
+                .count()
+        };
+        wait_for(20, "the missed issue to 3 members", || async {
+            (digests() == 3).then_some(())
+        })
+        .await;
+        tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+        assert_eq!(digests(), 3, "sent once, not once per pass");
+        let list = app
+            .ctx
+            .list_by_address("pm@lists.example.org")
+            .await
+            .unwrap();
+        let next = list.row.next_digest_at.unwrap();
+        assert!(next > gazette::now_ms());
+        let tz = chrono_tz::Europe::Paris;
+        let local = chrono::TimeZone::timestamp_millis_opt(&tz, next).unwrap();
+        assert_eq!(local.format("%a %H:%M").to_string(), "Tue 09:00");
+        app.stop().await;
     }
 }

@@ -139,10 +139,20 @@ async fn story(db: &TestDb) {
     assert!(ack.header("Reply-To").unwrap().contains("pm+reply-"));
 
     // Switch the schedule to every 2 seconds: the scheduler fires the digest.
-    let mut row = app.ctx.store.list_by_address(LIST).await.unwrap().unwrap();
-    row.schedule = "*/2 * * * * *".into();
-    row.next_digest_at = Some(gazette::now_ms());
-    app.ctx.store.update_list(&row).await.unwrap();
+    let row = app.ctx.store.list_by_address(LIST).await.unwrap().unwrap();
+    let moved = app
+        .ctx
+        .store
+        .set_schedule(
+            row.id,
+            "*/2 * * * * *",
+            &row.timezone,
+            Some(gazette::now_ms()),
+            row.next_digest_at,
+        )
+        .await
+        .unwrap();
+    assert!(moved);
 
     let first = wait_for(15, "first digest to Bob", || async {
         digests(&sink, BOB)
