@@ -104,7 +104,7 @@ async fn refuse_silent_release(ctx: &Ctx, list: &List, release: bool) -> anyhow:
         .store
         .open_digest(list.id())
         .await?
-        .filter(|d| d.due_at.is_some() && d.status == crate::store::digests::DRAFT);
+        .filter(|d| d.due_at.is_some() && d.status == crate::store::DigestStatus::Draft);
     match waiting {
         Some(d) if !release => anyhow::bail!(
             "issue #{} of {} is waiting for approval and its send time has passed: with approval off it would go out at once. Approve it first (`gazette digest approve`), or repeat with --send-waiting to send it now",

@@ -84,7 +84,7 @@ pub async fn send(
             list_id: list.id(),
             member_id,
             recipient: to,
-            kind: "notice",
+            kind: crate::store::OutboxKind::Notice,
             ref_id: None,
             payload: &payload,
         })

@@ -6,6 +6,7 @@ use crate::app::{Ctx, List};
 use crate::notices::{self, Notice};
 use crate::store::members::MemberRow;
 use crate::store::posts::{NewAnswer, NewQuestion, QuestionRow};
+use crate::store::OutboxKind;
 
 pub struct Post<'a> {
     pub inbound_id: Option<i64>,
@@ -47,7 +48,7 @@ pub async fn ask(
         &cause,
     )
     .await?;
-    fan_out(ctx, list, "post", id, &[author.id]).await?;
+    fan_out(ctx, list, OutboxKind::Post, id, &[author.id]).await?;
     Ok(id)
 }
 
@@ -89,7 +90,7 @@ pub async fn answer(
             skip.push(asker.id);
         }
     }
-    fan_out(ctx, list, "answer", id, &skip).await?;
+    fan_out(ctx, list, OutboxKind::Answer, id, &skip).await?;
     Ok(id)
 }
 
@@ -97,7 +98,7 @@ pub async fn answer(
 async fn fan_out(
     ctx: &Ctx,
     list: &List,
-    kind: &str,
+    kind: OutboxKind,
     ref_id: i64,
     skip: &[i64],
 ) -> anyhow::Result<()> {

@@ -20,7 +20,7 @@ pub(super) async fn run(ctx: &Ctx, c: DigestCmd) -> anyhow::Result<i32> {
             } else {
                 send::draft(ctx, &list).await?
             };
-            print_issue_summary(&d);
+            print_issue_summary(&d)?;
         }
         DigestCmd::Preview {
             list,
@@ -68,7 +68,7 @@ async fn preview(
 /// Approves the open issue; sends it at once when its slot has passed.
 async fn approve(ctx: &Ctx, list: &List, hint: &str) -> anyhow::Result<()> {
     let (d, released) = send::approve_and_release_if_due(ctx, list).await?;
-    print_issue_summary(&d);
+    print_issue_summary(&d)?;
     match released {
         Some(r) => print_released(&r),
         None => println!(
@@ -85,7 +85,7 @@ async fn status(ctx: &Ctx, list: &List) -> anyhow::Result<()> {
         fmt_time(list.row.next_digest_at, &list.row.timezone)
     );
     for d in ctx.store.recent_digests(list.id(), 10).await? {
-        let n = Issue::from_json(&d.content).items.len();
+        let n = Issue::of(&d)?.items.len();
         println!(
             "#{:<4} {:<9} {:>3} question{}  {:>6} recipients  {}",
             d.number,
@@ -99,8 +99,8 @@ async fn status(ctx: &Ctx, list: &List) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_issue_summary(d: &crate::store::digests::DigestRow) {
-    let issue = Issue::from_json(&d.content);
+fn print_issue_summary(d: &crate::store::digests::DigestRow) -> anyhow::Result<()> {
+    let issue = Issue::of(d)?;
     println!("issue #{} ({}): {}", d.number, d.status, d.subject);
     if issue.is_empty() {
         println!("  (empty: nothing new since the last issue; an empty issue is skipped)");
@@ -114,6 +114,7 @@ fn print_issue_summary(d: &crate::store::digests::DigestRow) {
             plural(item.answers.len(), "answer")
         );
     }
+    Ok(())
 }
 
 fn print_released(r: &Released) {

@@ -6,6 +6,7 @@ use super::IngestArgs;
 use crate::app::Ctx;
 use crate::config::Config;
 use crate::inbound::{receive, InboundError, Incoming};
+use crate::store::{InboundKind, InboundStatus};
 use std::io::Read;
 
 /// sysexits(3) codes an MTA understands.
@@ -88,9 +89,9 @@ fn exit_code(result: Result<crate::inbound::Receipt, InboundError>) -> i32 {
                 "gazette ingest: #{} {}{dup}: {}",
                 r.inbound_id, r.outcome.status, r.outcome.reason
             );
-            let unknown_recipient = r.outcome.status == "rejected"
+            let unknown_recipient = r.outcome.status == InboundStatus::Rejected
                 && r.outcome.list_id.is_none()
-                && r.outcome.kind != "unparseable";
+                && r.outcome.kind != InboundKind::Unparseable;
             if unknown_recipient {
                 EX_NOUSER
             } else {

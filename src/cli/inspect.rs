@@ -3,6 +3,7 @@
 
 use super::{InboundCmd, OutboxCmd};
 use crate::app::Ctx;
+use crate::store::{InboundStatus, StoredEnum};
 use std::io::Write;
 
 pub(super) async fn outbox(ctx: &Ctx, c: OutboxCmd) -> anyhow::Result<i32> {
@@ -36,7 +37,10 @@ pub(super) async fn inbound(ctx: &Ctx, c: InboundCmd) -> anyhow::Result<i32> {
         InboundCmd::List { status, limit } => {
             for m in ctx
                 .store
-                .recent_inbound(status.as_deref().unwrap_or(""), limit)
+                .recent_inbound(
+                    status.as_deref().map(InboundStatus::parse).transpose()?,
+                    limit,
+                )
                 .await?
             {
                 println!(

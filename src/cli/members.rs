@@ -19,7 +19,7 @@ pub(super) async fn run(ctx: &Ctx, c: MemberCmd) -> anyhow::Result<i32> {
             let mut skipped = 0;
             for e in emails {
                 let email = EmailAddress::parse(&e)?;
-                let mode = mode.as_deref();
+                let mode = mode.as_deref().map(membership::parse_mode).transpose()?;
                 match membership::enroll(ctx, &list, &email, &name, mode, resubscribe).await? {
                     Enrolled::Added(m) => println!("{} is an active member ({})", m.email, m.mode),
                     Enrolled::Updated(m) => {

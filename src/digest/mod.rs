@@ -57,8 +57,17 @@ pub struct ItemAnswer {
 }
 
 impl Issue {
-    pub fn from_json(s: &str) -> Issue {
-        serde_json::from_str(s).unwrap_or_default()
+    /// The content of issue `d`. Content that does not parse is an error,
+    /// never an empty issue: an empty issue would be skipped, and the
+    /// questions it carried lost from the digest without a word.
+    pub fn of(d: &crate::store::digests::DigestRow) -> anyhow::Result<Issue> {
+        serde_json::from_str(&d.content).map_err(|e| {
+            anyhow::anyhow!(
+                "issue #{} (digests.id {}) has content gazette cannot read ({e}); it is kept as it is, nothing was sent or skipped. Restore the row from a backup, or cancel the issue",
+                d.number,
+                d.id
+            )
+        })
     }
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("issues serialise")

@@ -6,7 +6,8 @@ use super::assemble::assemble;
 use super::Issue;
 use crate::app::{Ctx, List};
 use crate::notices::{self, Notice};
-use crate::store::digests::{DigestRow, APPROVED, DRAFT};
+use crate::store::digests::DigestRow;
+use crate::store::DigestStatus::{Approved as APPROVED, Draft as DRAFT};
 use chrono::TimeZone;
 
 /// The default subject: `<list name> digest, <date>` in the list's time zone.
@@ -148,7 +149,7 @@ pub async fn release(ctx: &Ctx, list: &List, d: &DigestRow) -> anyhow::Result<Re
     if d.status != APPROVED {
         return Ok(Released::AlreadyReleased { digest_id: d.id });
     }
-    let issue = Issue::from_json(&d.content);
+    let issue = Issue::of(d)?;
     if issue.is_empty() {
         ctx.store
             .skip_digest(d.id, d.until_at.unwrap_or_else(crate::now_ms))
@@ -216,7 +217,7 @@ pub async fn advance(ctx: &Ctx, list: &List) -> anyhow::Result<Option<Released>>
         return Ok(None); // editors know; nothing changes until one approves
     }
     let d = draft(ctx, list).await?;
-    if Issue::from_json(&d.content).is_empty() {
+    if Issue::of(&d)?.is_empty() {
         ctx.store.skip_digest(d.id, crate::now_ms()).await?;
         return Ok(Some(Released::Skipped { digest_id: d.id }));
     }
@@ -231,7 +232,7 @@ pub async fn notify_ahead(ctx: &Ctx, list: &List) -> anyhow::Result<bool> {
         return Ok(false);
     }
     let d = draft(ctx, list).await?;
-    if d.status != DRAFT || d.notified_at.is_some() || Issue::from_json(&d.content).is_empty() {
+    if d.status != DRAFT || d.notified_at.is_some() || Issue::of(&d)?.is_empty() {
         return Ok(false);
     }
     notify_editors(ctx, list, &d, list.row.require_approval).await?;
@@ -290,7 +291,7 @@ pub async fn preview(
                 )
             })?,
     };
-    let issue = Issue::from_json(&d.content);
+    let issue = Issue::of(&d)?;
     let (text, html) =
         crate::outbound::render::digest_bodies(ctx, list, &m, &d.subject, &d.intro, &issue)
             .map_err(|e| anyhow::anyhow!("{e}"))?;

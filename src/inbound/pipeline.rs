@@ -7,6 +7,7 @@ use super::act::act;
 use super::classify::parse_message;
 use crate::app::Ctx;
 use crate::store::inbound::{NewInbound, Outcome};
+use crate::store::{InboundKind, InboundStatus};
 use mail_parser::Message;
 use tracing::Instrument;
 
@@ -133,22 +134,19 @@ async fn store(
         .inbound_by_dedupe(&key)
         .await?
         .ok_or_else(|| InboundError::Temporary("stored message vanished".into()))?;
-    if status == "received" {
+    if status == InboundStatus::Received {
         return Ok(Stored::Unhandled(id));
     }
-    let outcome = match ctx.store.inbound(id).await? {
-        Some(r) => Outcome {
-            list_id: r.list_id,
-            kind: r.kind,
-            status: r.status,
-            reason: r.reason,
-        },
-        None => Outcome {
-            list_id: None,
-            kind: "unknown".into(),
-            status: "duplicate".into(),
-            reason: String::new(),
-        },
+    let r = ctx
+        .store
+        .inbound(id)
+        .await?
+        .ok_or_else(|| InboundError::Temporary("stored message vanished".into()))?;
+    let outcome = Outcome {
+        list_id: r.list_id,
+        kind: r.kind,
+        status: r.status,
+        reason: r.reason,
     };
     Ok(Stored::Handled(Receipt {
         inbound_id: id,
@@ -181,8 +179,8 @@ async fn handle(
         },
         None => Outcome {
             list_id: None,
-            kind: "unparseable".into(),
-            status: "rejected".into(),
+            kind: InboundKind::Unparseable,
+            status: InboundStatus::Rejected,
             reason: "the message could not be parsed as MIME; kept for inspection".into(),
         },
     };

@@ -85,11 +85,16 @@ pub async fn import(
                 continue;
             }
         };
-        let mode = Some(get(columns.mode)).filter(|m| !m.is_empty());
-        if let Some(Err(e)) = mode.map(super::check_mode) {
-            report.skipped.push((n, e.to_string()));
-            continue;
-        }
+        let mode = match Some(get(columns.mode)).filter(|m| !m.is_empty()) {
+            Some(text) => match super::parse_mode(text) {
+                Ok(mode) => Some(mode),
+                Err(e) => {
+                    report.skipped.push((n, e.to_string()));
+                    continue;
+                }
+            },
+            None => None,
+        };
         match enroll(ctx, list, &email, get(columns.name), mode, resubscribe).await {
             Ok(Enrolled::Added(_)) => report.added += 1,
             Ok(Enrolled::Updated(_)) => report.updated += 1,

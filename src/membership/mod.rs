@@ -7,13 +7,32 @@ pub mod csv;
 use crate::app::{Ctx, List};
 use crate::email::EmailAddress;
 use crate::notices::{self, Notice};
-use crate::store::members::{MemberRow, ACTIVE, DISABLED, PENDING};
+use crate::store::members::MemberRow;
+use crate::store::{DeliveryMode, MemberStatus, StoredEnum};
 use crate::tokens::Purpose;
 
 /// How long a subscription request may wait for its confirmation.
 pub const CONFIRM_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
 
-pub const MODES: [&str; 3] = ["digest", "every", "paused"];
+/// A delivery mode as a person types it (CLI, CSV, forms).
+pub fn parse_mode(text: &str) -> anyhow::Result<DeliveryMode> {
+    DeliveryMode::parse(text.trim().to_ascii_lowercase().as_str()).map_err(|_| {
+        anyhow::anyhow!(
+            "delivery mode `{}` is unknown; use {}",
+            text.trim(),
+            DeliveryMode::spellings()
+        )
+    })
+}
+
+/// How a mode reads on a page.
+pub fn mode_label(mode: DeliveryMode) -> &'static str {
+    match mode {
+        DeliveryMode::Digest => "The digest only",
+        DeliveryMode::Every => "Every post as it arrives",
+        DeliveryMode::Paused => "Pause all mail",
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Subscribed {
@@ -41,7 +60,7 @@ pub async fn request(
     cause: &str,
 ) -> anyhow::Result<Subscribed> {
     let existing = ctx.store.member_by_email(list.id(), &email.key()).await?;
-    if let Some(m) = existing.filter(|m| m.status == ACTIVE) {
+    if let Some(m) = existing.filter(|m| m.status == MemberStatus::Active) {
         if !ctx
             .store
             .take_throttle(list.id(), &email.key(), "already", DAY_MS)
@@ -103,7 +122,7 @@ pub async fn confirm(ctx: &Ctx, token: &str) -> anyhow::Result<Confirmed> {
     let Some(member) = ctx.store.member(ids[0]).await? else {
         return Ok(Confirmed::Invalid);
     };
-    if member.status == ACTIVE {
+    if member.status == MemberStatus::Active {
         return Ok(Confirmed::AlreadyActive(member));
     }
     let not_before = crate::now_ms() - CONFIRM_WINDOW_MS;
@@ -134,7 +153,7 @@ pub async fn leave(
     cause: &str,
 ) -> anyhow::Result<bool> {
     let was_member = ctx.store.unsubscribe(member.id).await?;
-    if was_member && goodbye && member.status != DISABLED {
+    if was_member && goodbye && member.status != MemberStatus::Disabled {
         let list = list_of(ctx, member).await?;
         notices::send(
             ctx,
@@ -178,15 +197,12 @@ pub async fn enroll(
     list: &List,
     email: &EmailAddress,
     name: &str,
-    mode: Option<&str>,
+    mode: Option<DeliveryMode>,
     resubscribe: bool,
 ) -> anyhow::Result<Enrolled> {
-    if let Some(mode) = mode {
-        check_mode(mode)?;
-    }
     let existing = find(ctx, list, email).await?;
     let Some(m) = existing else {
-        let m = add(ctx, list, email, name, mode.unwrap_or("digest")).await?;
+        let m = add(ctx, list, email, name, mode.unwrap_or(DeliveryMode::Digest)).await?;
         return Ok(Enrolled::Added(m));
     };
     if m.is_active() {
@@ -199,7 +215,7 @@ pub async fn enroll(
         let m = ctx.store.member(m.id).await?.unwrap_or(m);
         return Ok(Enrolled::Updated(m));
     }
-    if m.status != PENDING && !resubscribe {
+    if m.status != MemberStatus::Pending && !resubscribe {
         return Ok(Enrolled::Skipped(m));
     }
     let name = if name.trim().is_empty() {
@@ -207,17 +223,8 @@ pub async fn enroll(
     } else {
         name
     };
-    let m = add(ctx, list, email, name, mode.unwrap_or(&m.mode)).await?;
+    let m = add(ctx, list, email, name, mode.unwrap_or(m.mode)).await?;
     Ok(Enrolled::Added(m))
-}
-
-fn check_mode(mode: &str) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        MODES.contains(&mode),
-        "delivery mode `{mode}` is unknown; use one of {}",
-        MODES.join(", ")
-    );
-    Ok(())
 }
 
 /// Makes `email` an active member now, without confirmation and whatever
@@ -227,9 +234,8 @@ pub async fn add(
     list: &List,
     email: &EmailAddress,
     name: &str,
-    mode: &str,
+    mode: DeliveryMode,
 ) -> anyhow::Result<MemberRow> {
-    check_mode(mode)?;
     Ok(ctx
         .store
         .upsert_active(list.id(), email.as_str(), &email.key(), name, mode)
@@ -246,8 +252,7 @@ async fn list_of(ctx: &Ctx, member: &MemberRow) -> anyhow::Result<List> {
 }
 
 /// Changes how an active member gets mail: `digest`, `every` or `paused`.
-pub async fn set_mode(ctx: &Ctx, member: &MemberRow, mode: &str) -> anyhow::Result<()> {
-    check_mode(mode)?;
+pub async fn set_mode(ctx: &Ctx, member: &MemberRow, mode: DeliveryMode) -> anyhow::Result<()> {
     anyhow::ensure!(
         member.is_active(),
         "{} is {}, not an active member; subscribe again first",

@@ -4,9 +4,10 @@
 //! Members are always read fresh: one who left mid-send must not get it.
 
 use crate::digest::Issue;
-use crate::store::digests::{DigestRow, SENT};
+use crate::store::digests::DigestRow;
 use crate::store::lists::ListRow;
-use crate::store::{Result, Store};
+use crate::store::DigestStatus;
+use crate::store::{Result, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,8 +32,8 @@ impl RenderCache {
         let Some(d) = store.digest(id).await? else {
             return Ok(None);
         };
-        let issue = Issue::from_json(&d.content);
-        let sent = d.status == SENT;
+        let issue = Issue::of(&d).map_err(|e| StoreError::Corrupt(format!("{e:#}")))?;
+        let sent = d.status == DigestStatus::Sent;
         let entry = Arc::new((d, issue));
         if sent {
             let mut issues = self.issues.lock().unwrap();

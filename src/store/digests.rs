@@ -1,19 +1,14 @@
 //! Digest issues: draft → approved (content frozen) → sent, or skipped.
 
-use super::{col, Result, Store, Tx};
+use super::{col, state, DigestStatus, Result, Store, Tx};
 use sqlx::any::AnyRow;
-
-pub const DRAFT: &str = "draft";
-pub const APPROVED: &str = "approved";
-pub const SENT: &str = "sent";
-pub const SKIPPED: &str = "skipped";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DigestRow {
     pub id: i64,
     pub list_id: i64,
     pub number: i64,
-    pub status: String,
+    pub status: DigestStatus,
     pub subject: String,
     pub intro: String,
     pub since: i64,
@@ -36,7 +31,7 @@ impl DigestRow {
             id: col(r, "id")?,
             list_id: col(r, "list_id")?,
             number: col(r, "number")?,
-            status: col(r, "status")?,
+            status: state(r, "status")?,
             subject: col(r, "subject")?,
             intro: col(r, "intro")?,
             since: col(r, "since")?,

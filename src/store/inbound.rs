@@ -1,7 +1,7 @@
 //! Inbound messages as received (raw bytes kept), with what became of each,
 //! the per-address notice throttle, and recorded bounces.
 
-use super::{col, text, Result, Store};
+use super::{col, state, text, InboundKind, InboundStatus, Result, Store};
 use sqlx::any::AnyRow;
 
 #[derive(Debug, Clone)]
@@ -30,8 +30,8 @@ pub struct InboundRow {
     pub size: i64,
     pub received_at: i64,
     pub list_id: Option<i64>,
-    pub kind: String,
-    pub status: String,
+    pub kind: InboundKind,
+    pub status: InboundStatus,
     pub reason: String,
 }
 
@@ -48,8 +48,8 @@ impl InboundRow {
             size: col(r, "size")?,
             received_at: col(r, "received_at")?,
             list_id: col(r, "list_id")?,
-            kind: col(r, "kind")?,
-            status: col(r, "status")?,
+            kind: state(r, "kind")?,
+            status: state(r, "status")?,
             reason: col(r, "reason")?,
         })
     }
@@ -78,10 +78,8 @@ const INSERT_BOUNCE: &str = "INSERT INTO bounces (inbound_id, member_id, outbox_
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub list_id: Option<i64>,
-    /// `ordinary`, `bounce`, `complaint`, `auto-reply`, `unparseable`.
-    pub kind: String,
-    /// `accepted`, `held`, `ignored`, `rejected`, `failed`.
-    pub status: String,
+    pub kind: InboundKind,
+    pub status: InboundStatus,
     pub reason: String,
 }
 
@@ -106,12 +104,12 @@ impl Store {
     }
 
     /// The id and status of an earlier copy of a message.
-    pub async fn inbound_by_dedupe(&self, key: &str) -> Result<Option<(i64, String)>> {
+    pub async fn inbound_by_dedupe(&self, key: &str) -> Result<Option<(i64, InboundStatus)>> {
         let row = sqlx::query(SELECT_BY_DEDUPE)
             .bind(text(key))
             .fetch_optional(self.pool())
             .await?;
-        row.map(|r| Ok((col(&r, "id")?, col(&r, "status")?)))
+        row.map(|r| Ok((col(&r, "id")?, state(&r, "status")?)))
             .transpose()
     }
 
@@ -129,8 +127,8 @@ impl Store {
         sqlx::query(SET_OUTCOME)
             .bind(id)
             .bind(o.list_id)
-            .bind(&o.kind)
-            .bind(&o.status)
+            .bind(o.kind.as_str())
+            .bind(o.status.as_str())
             .bind(text(&o.reason))
             .bind(crate::now_ms())
             .execute(self.pool())
@@ -139,9 +137,13 @@ impl Store {
     }
 
     /// The most recent messages, optionally only those with `status`.
-    pub async fn recent_inbound(&self, status: &str, limit: i64) -> Result<Vec<InboundRow>> {
+    pub async fn recent_inbound(
+        &self,
+        status: Option<InboundStatus>,
+        limit: i64,
+    ) -> Result<Vec<InboundRow>> {
         let rows = sqlx::query(SELECT_RECENT)
-            .bind(status)
+            .bind(status.map_or("", |s| s.as_str()))
             .bind(limit)
             .fetch_all(self.pool())
             .await?;
@@ -171,10 +173,10 @@ impl Store {
             .await?)
     }
 
-    pub async fn inbound_counts(&self) -> Result<Vec<(String, i64)>> {
+    pub async fn inbound_counts(&self) -> Result<Vec<(InboundStatus, i64)>> {
         let rows = sqlx::query(COUNT_BY_STATUS).fetch_all(self.pool()).await?;
         rows.iter()
-            .map(|r| Ok((col(r, "status")?, col(r, "n")?)))
+            .map(|r| Ok((state(r, "status")?, col(r, "n")?)))
             .collect()
     }
 

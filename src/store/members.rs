@@ -1,13 +1,7 @@
 //! Members (subscriptions) and editors.
 
-use super::{col, text, Result, Store};
+use super::{col, state, text, DeliveryMode, MemberStatus, Result, Store};
 use sqlx::any::AnyRow;
-
-pub const PENDING: &str = "pending";
-pub const ACTIVE: &str = "active";
-pub const UNSUBSCRIBED: &str = "unsubscribed";
-/// Delivery stopped because mail to the address keeps bouncing.
-pub const DISABLED: &str = "disabled";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberRow {
@@ -15,8 +9,8 @@ pub struct MemberRow {
     pub list_id: i64,
     pub email: String,
     pub name: String,
-    pub status: String,
-    pub mode: String,
+    pub status: MemberStatus,
+    pub mode: DeliveryMode,
     pub bounce_score: i64,
     pub requested_at: i64,
     pub confirmed_at: Option<i64>,
@@ -29,8 +23,8 @@ impl MemberRow {
             list_id: col(r, "list_id")?,
             email: col(r, "email")?,
             name: col(r, "name")?,
-            status: col(r, "status")?,
-            mode: col(r, "mode")?,
+            status: state(r, "status")?,
+            mode: state(r, "mode")?,
             bounce_score: col(r, "bounce_score")?,
             requested_at: col(r, "requested_at")?,
             confirmed_at: col(r, "confirmed_at")?,
@@ -38,7 +32,7 @@ impl MemberRow {
     }
 
     pub fn is_active(&self) -> bool {
-        self.status == ACTIVE
+        self.status == MemberStatus::Active
     }
 }
 
@@ -141,14 +135,14 @@ impl Store {
         email: &str,
         key: &str,
         name: &str,
-        mode: &str,
+        mode: DeliveryMode,
     ) -> Result<MemberRow> {
         sqlx::query(UPSERT_ACTIVE)
             .bind(list_id)
             .bind(email)
             .bind(key)
             .bind(text(name))
-            .bind(mode)
+            .bind(mode.as_str())
             .bind(crate::now_ms())
             .execute(self.pool())
             .await?;
@@ -187,10 +181,10 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_mode(&self, member_id: i64, mode: &str) -> Result<()> {
+    pub async fn set_mode(&self, member_id: i64, mode: DeliveryMode) -> Result<()> {
         sqlx::query(SET_MODE)
             .bind(member_id)
-            .bind(mode)
+            .bind(mode.as_str())
             .execute(self.pool())
             .await?;
         Ok(())
@@ -212,13 +206,13 @@ impl Store {
         Ok(())
     }
 
-    pub async fn member_counts(&self, list_id: i64) -> Result<Vec<(String, i64)>> {
+    pub async fn member_counts(&self, list_id: i64) -> Result<Vec<(MemberStatus, i64)>> {
         let rows = sqlx::query(COUNT_BY_STATUS)
             .bind(list_id)
             .fetch_all(self.pool())
             .await?;
         rows.iter()
-            .map(|r| Ok((col(r, "status")?, col(r, "n")?)))
+            .map(|r| Ok((state(r, "status")?, col(r, "n")?)))
             .collect()
     }
 

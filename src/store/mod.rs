@@ -15,6 +15,12 @@ pub mod members;
 pub mod outbox;
 pub mod posts;
 mod schema;
+pub mod state;
+
+pub use state::{
+    DeliveryMode, DigestStatus, InboundKind, InboundStatus, MemberStatus, OutboxKind, OutboxStatus,
+    StoredEnum,
+};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
@@ -184,6 +190,13 @@ where
         .map_err(|e| StoreError::Corrupt(format!("column {name}: {e}")))
 }
 
+/// Reads a stored state (a `TEXT` column) as its enum; a spelling the
+/// code does not know is an error naming the column and the value.
+pub(crate) fn state<T: StoredEnum>(row: &AnyRow, name: &str) -> Result<T> {
+    let text: String = col(row, name)?;
+    T::parse(&text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
 /// The i64 flag columns as booleans.
 pub(crate) fn flag(row: &AnyRow, name: &str) -> Result<bool> {
     Ok(col::<i64>(row, name)? != 0)
@@ -191,6 +204,66 @@ pub(crate) fn flag(row: &AnyRow, name: &str) -> Result<bool> {
 
 #[cfg(test)]
 mod tests {
+    use super::state::*;
+
+    /// SQL keeps some states as literals (a partial index is only used
+    /// when the query spells its condition out): each literal in the
+    /// statements must be a spelling one of the enums knows, so a typo in
+    /// SQL fails here rather than matching nothing at run time.
+    #[test]
+    fn sql_literals_are_known_states() {
+        let mut known: Vec<&str> = Vec::new();
+        known.extend(MemberStatus::ALL.iter().map(|v| v.as_str()));
+        known.extend(DeliveryMode::ALL.iter().map(|v| v.as_str()));
+        known.extend(OutboxStatus::ALL.iter().map(|v| v.as_str()));
+        known.extend(OutboxKind::ALL.iter().map(|v| v.as_str()));
+        known.extend(InboundStatus::ALL.iter().map(|v| v.as_str()));
+        known.extend(InboundKind::ALL.iter().map(|v| v.as_str()));
+        known.extend(DigestStatus::ALL.iter().map(|v| v.as_str()));
+        // Not states: empty text, JSON defaults, dedupe-key pieces, settings keys.
+        known.extend(["", "{}", "[]", ":", "digest:", "token_secret"]);
+        for (file, text) in [
+            ("lists.rs", include_str!("lists.rs")),
+            ("members.rs", include_str!("members.rs")),
+            ("outbox.rs", include_str!("outbox.rs")),
+            ("digests.rs", include_str!("digests.rs")),
+            ("inbound.rs", include_str!("inbound.rs")),
+            ("posts.rs", include_str!("posts.rs")),
+            ("mod.rs", include_str!("mod.rs")),
+        ] {
+            let code = text.split("#[cfg(test)]").next().unwrap_or(text);
+            for sql in string_literals(code) {
+                let mut parts = sql.split('\'');
+                parts.next();
+                while let (Some(literal), Some(_)) = (parts.next(), parts.next()) {
+                    assert!(
+                        known.contains(&literal),
+                        "src/store/{file}: '{literal}' in SQL is no known state: {sql}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The contents of the Rust string literals in `code` (escapes kept).
+    fn string_literals(code: &str) -> Vec<String> {
+        let (mut out, mut cur, mut inside, mut escaped) = (Vec::new(), String::new(), false, false);
+        for c in code.chars() {
+            match (inside, escaped, c) {
+                (true, true, _) => escaped = false,
+                (true, false, '\\') => escaped = true,
+                (true, false, '"') => {
+                    out.push(std::mem::take(&mut cur));
+                    inside = false;
+                }
+                (true, false, c) => cur.push(c),
+                (false, _, '"') => inside = true,
+                _ => {}
+            }
+        }
+        out
+    }
+
     #[test]
     fn redacts_passwords() {
         assert_eq!(

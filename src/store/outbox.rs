@@ -3,14 +3,8 @@
 //! workers run. Workers claim rows with a lease; an expired lease (a worker
 //! that died) makes the row claimable again.
 
-use super::{col, Result, Store, Tx};
+use super::{col, state, OutboxKind, OutboxStatus, Result, Store, Tx};
 use sqlx::any::AnyRow;
-
-pub const QUEUED: &str = "queued";
-pub const SENDING: &str = "sending";
-pub const SENT: &str = "sent";
-pub const FAILED: &str = "failed";
-pub const CANCELLED: &str = "cancelled";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxRow {
@@ -19,7 +13,7 @@ pub struct OutboxRow {
     pub list_id: i64,
     pub member_id: Option<i64>,
     pub recipient: String,
-    pub kind: String,
+    pub kind: OutboxKind,
     pub ref_id: Option<i64>,
     pub payload: String,
     pub attempts: i64,
@@ -37,7 +31,7 @@ impl OutboxRow {
             list_id: col(r, "list_id")?,
             member_id: col(r, "member_id")?,
             recipient: col(r, "recipient")?,
-            kind: col(r, "kind")?,
+            kind: state(r, "kind")?,
             ref_id: col(r, "ref_id")?,
             payload: col(r, "payload")?,
             attempts: col(r, "attempts")?,
@@ -52,7 +46,7 @@ pub struct NewOutbox<'a> {
     pub list_id: i64,
     pub member_id: Option<i64>,
     pub recipient: &'a str,
-    pub kind: &'a str,
+    pub kind: OutboxKind,
     pub ref_id: Option<i64>,
     pub payload: &'a str,
 }
@@ -107,7 +101,7 @@ impl Store {
             .bind(m.list_id)
             .bind(m.member_id)
             .bind(m.recipient)
-            .bind(m.kind)
+            .bind(m.kind.as_str())
             .bind(m.ref_id)
             .bind(m.payload)
             .bind(crate::now_ms())
@@ -132,13 +126,13 @@ impl Store {
     pub async fn expand_every_post(
         &self,
         list_id: i64,
-        kind: &str,
+        kind: OutboxKind,
         ref_id: i64,
         skip: [i64; 2],
     ) -> Result<u64> {
         let done = sqlx::query(EXPAND_EVERY_POST)
             .bind(list_id)
-            .bind(kind)
+            .bind(kind.as_str())
             .bind(ref_id)
             .bind(skip[0])
             .bind(skip[1])
@@ -211,10 +205,10 @@ impl Store {
     }
 
     /// (kind, status, count) for every combination present.
-    pub async fn outbox_counts(&self) -> Result<Vec<(String, String, i64)>> {
+    pub async fn outbox_counts(&self) -> Result<Vec<(OutboxKind, OutboxStatus, i64)>> {
         let rows = sqlx::query(COUNT_BY_STATUS).fetch_all(self.pool()).await?;
         rows.iter()
-            .map(|r| Ok((col(r, "kind")?, col(r, "status")?, col(r, "n")?)))
+            .map(|r| Ok((state(r, "kind")?, state(r, "status")?, col(r, "n")?)))
             .collect()
     }
 
@@ -241,7 +235,7 @@ impl Store {
     pub async fn failed_outbox(
         &self,
         limit: i64,
-    ) -> Result<Vec<(i64, String, String, i64, String)>> {
+    ) -> Result<Vec<(i64, String, OutboxKind, i64, String)>> {
         let rows = sqlx::query(SELECT_FAILED)
             .bind(limit)
             .fetch_all(self.pool())
@@ -251,7 +245,7 @@ impl Store {
                 Ok((
                     col(r, "id")?,
                     col(r, "recipient")?,
-                    col(r, "kind")?,
+                    state(r, "kind")?,
                     col(r, "attempts")?,
                     col(r, "last_reply")?,
                 ))

@@ -5,7 +5,8 @@
 use crate::address::Command;
 use crate::app::Ctx;
 use crate::inbound::{receive, InboundError, Incoming};
-use crate::membership::{self, Confirmed};
+use crate::membership::{self, mode_label, Confirmed};
+use crate::store::{DeliveryMode, MemberStatus, StoredEnum};
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -130,7 +131,7 @@ pub async fn confirm(State(ctx): State<Ctx>, Path(token): Path<String>) -> Respo
 
 pub async fn unsubscribe_page(State(ctx): State<Ctx>, Path(token): Path<String>) -> Response {
     match membership::member_for_unsubscribe(&ctx, &token).await {
-        Ok(Some(m)) if m.status == "unsubscribed" => page(
+        Ok(Some(m)) if m.status == MemberStatus::Unsubscribed => page(
             StatusCode::OK,
             "You are unsubscribed",
             vec![format!(
@@ -142,7 +143,7 @@ pub async fn unsubscribe_page(State(ctx): State<Ctx>, Path(token): Path<String>)
         ),
         Ok(Some(m)) => {
             let modes = if m.is_active() {
-                membership::MODES
+                DeliveryMode::ALL
                     .iter()
                     .map(|&v| (v.to_string(), mode_label(v).to_string(), v == m.mode))
                     .collect()
@@ -177,15 +178,6 @@ fn invalid_link() -> Response {
     )
 }
 
-fn mode_label(mode: &str) -> &'static str {
-    match mode {
-        "digest" => "The digest only",
-        "every" => "Every post as it arrives",
-        "paused" => "Pause all mail",
-        _ => "?",
-    }
-}
-
 #[derive(Deserialize)]
 pub struct ModeForm {
     mode: String,
@@ -203,7 +195,7 @@ pub async fn change_mode(
         Ok(None) => return invalid_link(),
         Err(e) => return server_error(e),
     };
-    if !membership::MODES.contains(&form.mode.as_str()) {
+    let Ok(mode) = DeliveryMode::parse(&form.mode) else {
         return page(
             StatusCode::BAD_REQUEST,
             "That did not work",
@@ -214,7 +206,7 @@ pub async fn change_mode(
             None,
             "",
         );
-    }
+    };
     if !member.is_active() {
         return page(
             StatusCode::CONFLICT,
@@ -227,14 +219,14 @@ pub async fn change_mode(
             "",
         );
     }
-    match membership::set_mode(&ctx, &member, &form.mode).await {
+    match membership::set_mode(&ctx, &member, mode).await {
         Ok(()) => page(
             StatusCode::OK,
             "Saved",
             vec![format!(
                 "{} now gets: {}.",
                 member.email,
-                mode_label(&form.mode).to_lowercase()
+                mode_label(mode).to_lowercase()
             )],
             None,
             "",

@@ -81,7 +81,10 @@ async fn relay_slower_than_the_lease_sends_nothing_twice() {
         assert!(twice.is_empty(), "received twice: {twice:?}");
         assert_eq!(sink.count(), expected);
         let counts = ctx.store.outbox_counts().await.unwrap();
-        assert!(counts.iter().all(|(_, s, _)| s == "sent"), "{counts:?}");
+        assert!(
+            counts.iter().all(|(_, s, _)| s.as_str() == "sent"),
+            "{counts:?}"
+        );
         // Each stalled DATA cost its row one attempt; rows that only waited
         // for a connection past their deadline (at least two here) were
         // handed back uncounted. One spare: on a loaded machine a row may get
@@ -114,7 +117,7 @@ async fn score(ctx: &Ctx, email: &str) -> (i64, String) {
         .await
         .unwrap()
         .unwrap();
-    (m.bounce_score, m.status)
+    (m.bounce_score, m.status.to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -141,7 +144,7 @@ async fn only_refusals_about_the_recipient_count_as_bounces() {
             let n = |status: &str| -> i64 {
                 counts
                     .iter()
-                    .filter(|(_, s, _)| s == status)
+                    .filter(|(_, s, _)| s.as_str() == status)
                     .map(|(_, _, n)| n)
                     .sum()
             };
@@ -282,7 +285,11 @@ async fn requeued_row_gets_a_new_retry_window() {
         let counts = ctx.store.outbox_counts().await.unwrap();
         assert_eq!(
             counts,
-            vec![("notice".to_string(), "queued".to_string(), 1)],
+            vec![(
+                gazette::store::OutboxKind::Notice,
+                gazette::store::OutboxStatus::Queued,
+                1
+            )],
             "a 4xx after `outbox retry` backs off, it does not give up"
         );
         ctx.store.close().await;

@@ -34,7 +34,7 @@ async fn setup_list(db: &TestDb, smtp_url: &str, require_approval: bool) -> (Ctx
     let list = gazette::lists::create(&ctx, &spec).await.unwrap();
     for who in ["ann", "bob", "cy"] {
         let e = EmailAddress::parse(&format!("{who}@example.org")).unwrap();
-        gazette::membership::add(&ctx, &list, &e, "", "digest")
+        gazette::membership::add(&ctx, &list, &e, "", gazette::store::DeliveryMode::Digest)
             .await
             .unwrap();
     }
@@ -95,7 +95,7 @@ async fn digests_queued(ctx: &Ctx) -> i64 {
         .await
         .unwrap()
         .iter()
-        .filter(|(k, _, _)| k == "digest")
+        .filter(|(k, _, _)| k.as_str() == "digest")
         .map(|(_, _, n)| n)
         .sum()
 }
@@ -136,7 +136,7 @@ async fn scheduled_issues_fire_once_and_lose_nothing() {
             "missed slots do not fire again"
         );
         let sent = &ctx.store.recent_digests(list.id(), 1).await.unwrap()[0];
-        assert_eq!(sent.status, "sent");
+        assert_eq!(sent.status.as_str(), "sent");
         // Dated the day it went out (in the list's time zone), not the
         // missed slot's day.
         let sent_day = {
@@ -183,7 +183,7 @@ async fn scheduled_issues_fire_once_and_lose_nothing() {
             "the due issue went out after the crash"
         );
         let second = &ctx.store.recent_digests(list.id(), 1).await.unwrap()[0];
-        let issue = Issue::from_json(&second.content);
+        let issue = Issue::of(second).unwrap();
         assert_eq!(issue.items.len(), 1);
         assert_eq!(issue.items[0].question_id, q1);
         assert_eq!(issue.items[0].section, gazette::digest::Section::Updated);
@@ -195,7 +195,7 @@ async fn scheduled_issues_fire_once_and_lose_nothing() {
         tick(&ctx, &mut Memory::default()).await.unwrap();
         assert_eq!(digests_queued(&ctx).await, 6);
         let third = &ctx.store.recent_digests(list.id(), 1).await.unwrap()[0];
-        assert_eq!(third.status, "skipped");
+        assert_eq!(third.status.as_str(), "skipped");
     }
 }
 

@@ -320,7 +320,10 @@ async fn every_message_is_signed_and_verifies() {
         // Every member's digest carried the one-click headers, under the signature.
         assert_eq!(digests, MEMBERS);
         let counts = ctx.store.outbox_counts().await.unwrap();
-        assert!(counts.iter().all(|(_, s, _)| s == "sent"), "{counts:?}");
+        assert!(
+            counts.iter().all(|(_, s, _)| s.as_str() == "sent"),
+            "{counts:?}"
+        );
     }
 }
 

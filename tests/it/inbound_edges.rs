@@ -19,9 +19,15 @@ async fn bad_and_suspicious_mail() {
         let list = app.ctx.list_by_address(LIST).await.unwrap();
         for who in ["ann@example.org", "ben@example.org"] {
             let e = gazette::email::EmailAddress::parse(who).unwrap();
-            gazette::membership::add(&app.ctx, &list, &e, "", "digest")
-                .await
-                .unwrap();
+            gazette::membership::add(
+                &app.ctx,
+                &list,
+                &e,
+                "",
+                gazette::store::DeliveryMode::Digest,
+            )
+            .await
+            .unwrap();
         }
         refusals(&app).await;
         duplicates(&app, &sink).await;
@@ -35,7 +41,7 @@ async fn bad_and_suspicious_mail() {
 async fn held_reasons(app: &Running) -> Vec<String> {
     app.ctx
         .store
-        .recent_inbound("held", 100)
+        .recent_inbound(Some(gazette::store::InboundStatus::Held), 100)
         .await
         .unwrap()
         .into_iter()
@@ -118,7 +124,7 @@ async fn tokens(app: &Running, sink: &Sink) {
     let qid = app
         .ctx
         .store
-        .recent_inbound("accepted", 10)
+        .recent_inbound(Some(gazette::store::InboundStatus::Accepted), 10)
         .await
         .unwrap()
         .len() as i64; // any id works for a forgery
@@ -188,9 +194,18 @@ async fn robots(app: &Running, sink: &Sink) {
     .unwrap();
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(sink.count(), before, "auto-replies are never answered");
-    let ignored = app.ctx.store.recent_inbound("ignored", 10).await.unwrap();
+    let ignored = app
+        .ctx
+        .store
+        .recent_inbound(Some(gazette::store::InboundStatus::Ignored), 10)
+        .await
+        .unwrap();
     assert!(
-        ignored.iter().filter(|r| r.kind == "auto-reply").count() >= 2,
+        ignored
+            .iter()
+            .filter(|r| r.kind.as_str() == "auto-reply")
+            .count()
+            >= 2,
         "{ignored:?}"
     );
     let list = app.ctx.list_by_address(LIST).await.unwrap();

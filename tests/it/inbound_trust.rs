@@ -25,9 +25,15 @@ async fn mail_must_prove_who_it_speaks_for() {
         let list = app.ctx.list_by_address(LIST).await.unwrap();
         for who in ["ann", "ben", "cy", "dee", "fay"] {
             let e = gazette::email::EmailAddress::parse(&format!("{who}@example.org")).unwrap();
-            gazette::membership::add(&app.ctx, &list, &e, "", "digest")
-                .await
-                .unwrap();
+            gazette::membership::add(
+                &app.ctx,
+                &list,
+                &e,
+                "",
+                gazette::store::DeliveryMode::Digest,
+            )
+            .await
+            .unwrap();
         }
         complaints(&app, &sink, &list).await;
         bounces(&app, &sink, &list).await;
@@ -47,12 +53,18 @@ async fn status(app: &Running, list: &List, who: &str) -> (String, i64) {
         .await
         .unwrap()
         .unwrap();
-    (m.status, m.bounce_score)
+    (m.status.to_string(), m.bounce_score)
 }
 
 async fn last_reason(app: &Running) -> (String, String) {
-    let row = app.ctx.store.recent_inbound("", 1).await.unwrap().remove(0);
-    (row.status, row.reason)
+    let row = app
+        .ctx
+        .store
+        .recent_inbound(None, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    (row.status.to_string(), row.reason)
 }
 
 async fn send_raw(app: &Running, envelope_from: &str, to: &str, raw: &str) {
@@ -352,8 +364,14 @@ async fn operator_mail(app: &Running) {
     let to = format!("postmaster@{DOMAIN}");
     let raw = mail("admin@example.net", &to, "Your server", "FYI", "pm-op@x");
     send_raw(app, "admin@example.net", &to, &raw).await;
-    let row = app.ctx.store.recent_inbound("", 1).await.unwrap().remove(0);
-    assert_eq!(row.status, "held", "{}", row.reason);
+    let row = app
+        .ctx
+        .store
+        .recent_inbound(None, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(row.status.as_str(), "held", "{}", row.reason);
     assert!(row.reason.contains("postmaster"), "{}", row.reason);
     let raw = app.ctx.store.inbound_raw(row.id).await.unwrap().unwrap();
     let text = String::from_utf8_lossy(&raw);

@@ -147,7 +147,7 @@ fn through_ingest(rt: &tokio::runtime::Runtime, root: &Path, all: &[PathBuf], db
     // Nothing is left unhandled, and everything not accepted says why.
     rt.block_on(async {
         let store = gazette::store::Store::connect(db).await.unwrap();
-        let rows = store.recent_inbound("", 100_000).await.unwrap();
+        let rows = store.recent_inbound(None, 100_000).await.unwrap();
         let stored: std::collections::BTreeSet<i64> = rows.iter().map(|r| r.id).collect();
         assert_eq!(stored, ids, "every accepted message is stored, once");
         assert!(
@@ -158,7 +158,8 @@ fn through_ingest(rt: &tokio::runtime::Runtime, root: &Path, all: &[PathBuf], db
         );
         for r in &rows {
             assert_ne!(
-                r.status, "received",
+                r.status.as_str(),
+                "received",
                 "#{} was stored but never handled",
                 r.id
             );
@@ -171,7 +172,8 @@ fn through_ingest(rt: &tokio::runtime::Runtime, root: &Path, all: &[PathBuf], db
         }
         let mut by: std::collections::BTreeMap<(String, String), usize> = Default::default();
         for r in &rows {
-            *by.entry((r.kind.clone(), r.status.clone())).or_default() += 1;
+            *by.entry((r.kind.to_string(), r.status.to_string()))
+                .or_default() += 1;
         }
         eprintln!("outcomes by (kind, status): {by:?}");
         // `ingest` only queues; `serve` would send. Nothing is queued to a

@@ -19,5 +19,6 @@ mod parsers_fuzz;
 mod restart_safety;
 mod schema;
 mod shutdown;
+mod states;
 mod trim_corpora;
 mod web_pages;

@@ -35,7 +35,7 @@ async fn digest_expands_once_and_claims_are_disjoint() {
         let counts = ctx.store.outbox_counts().await.unwrap();
         let digests: i64 = counts
             .iter()
-            .filter(|(k, _, _)| k == "digest")
+            .filter(|(k, _, _)| k.as_str() == "digest")
             .map(|(_, _, n)| n)
             .sum();
         assert_eq!(digests, 30);
@@ -73,7 +73,10 @@ async fn digest_expands_once_and_claims_are_disjoint() {
             .await
             .unwrap();
         let counts = ctx.store.outbox_counts().await.unwrap();
-        assert!(!counts.iter().any(|(_, s, _)| s == "failed"), "{counts:?}");
+        assert!(
+            !counts.iter().any(|(_, s, _)| s.as_str() == "failed"),
+            "{counts:?}"
+        );
         ctx.store.close().await;
     }
 }
@@ -109,7 +112,10 @@ async fn file_transport_writes_one_eml_per_message() {
         assert!(text.contains(h), "{h} missing in\n{text}");
     }
     let counts = ctx.store.outbox_counts().await.unwrap();
-    assert!(counts.iter().all(|(_, s, _)| s == "sent"), "{counts:?}");
+    assert!(
+        counts.iter().all(|(_, s, _)| s.as_str() == "sent"),
+        "{counts:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,9 +136,13 @@ async fn every_post_members_get_posts_and_answers_at_once() {
         };
         // m1 and m2 want every post, m3 paused; m0 asked question 1 in setup.
         for (i, mode) in [(1, "every"), (2, "every"), (3, "paused")] {
-            gazette::membership::set_mode(&ctx, &member(i).await, mode)
-                .await
-                .unwrap();
+            gazette::membership::set_mode(
+                &ctx,
+                &member(i).await,
+                gazette::membership::parse_mode(mode).unwrap(),
+            )
+            .await
+            .unwrap();
         }
         let (m0, m1) = (member(0).await, member(1).await);
         let post = gazette::posts::Post {
@@ -161,7 +171,7 @@ async fn every_post_members_get_posts_and_answers_at_once() {
         let to = |kind: &str, ref_id: Option<i64>| -> Vec<String> {
             let mut v: Vec<String> = rows
                 .iter()
-                .filter(|r| r.kind == kind && (ref_id.is_none() || r.ref_id == ref_id))
+                .filter(|r| r.kind.as_str() == kind && (ref_id.is_none() || r.ref_id == ref_id))
                 .map(|r| r.recipient.clone())
                 .collect();
             v.sort();

@@ -95,7 +95,7 @@ async fn scenario(db: &TestDb) {
     let of = |status: &str| -> i64 {
         counts
             .iter()
-            .filter(|(k, s, _)| k == "digest" && s == status)
+            .filter(|(k, s, _)| k.as_str() == "digest" && s.as_str() == status)
             .map(|(_, _, n)| n)
             .sum()
     };

@@ -29,14 +29,18 @@ async fn unsubscribe_page_offers_modes_and_only_post_acts() {
         assert_eq!(status, 200);
         assert!(page.contains("id=\"mode-every\""), "{page}");
         assert!(page.contains("(now)"), "the current mode is marked: {page}");
-        assert_eq!(mode_of().await.status, "active", "GET changes nothing");
+        assert_eq!(
+            mode_of().await.status.as_str(),
+            "active",
+            "GET changes nothing"
+        );
 
         let (status, page) = http("POST", &format!("{url}/mode"), "mode=every").await;
         assert_eq!(status, 200, "{page}");
-        assert_eq!(mode_of().await.mode, "every");
+        assert_eq!(mode_of().await.mode.as_str(), "every");
         let (status, _) = http("POST", &format!("{url}/mode"), "mode=hourly").await;
         assert_eq!(status, 400);
-        assert_eq!(mode_of().await.mode, "every");
+        assert_eq!(mode_of().await.mode.as_str(), "every");
 
         let forged = format!(
             "http://{}/unsubscribe/aaaaaaaaaaaaaaaaaaaaaaaaaa",
@@ -47,11 +51,11 @@ async fn unsubscribe_page_offers_modes_and_only_post_acts() {
             http("POST", &forged, "List-Unsubscribe=One-Click").await.0,
             404
         );
-        assert_eq!(mode_of().await.status, "active");
+        assert_eq!(mode_of().await.status.as_str(), "active");
 
         let (status, _) = http("POST", &url, "List-Unsubscribe=One-Click").await;
         assert_eq!(status, 200);
-        assert_eq!(mode_of().await.status, "unsubscribed");
+        assert_eq!(mode_of().await.status.as_str(), "unsubscribed");
 
         let base = format!("http://{}", app.http_addr);
         assert_eq!(http("GET", &format!("{base}/healthz"), "").await.0, 200);

@@ -17,21 +17,27 @@ use crate::membership::{self, Confirmed, Subscribed};
 use crate::notices::{self, Notice};
 use crate::store::inbound::Outcome;
 use crate::store::members::MemberRow;
+use crate::store::{InboundKind, InboundStatus};
 use mail_parser::Message;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
-fn outcome(list: Option<&List>, kind: &str, status: &str, reason: impl Into<String>) -> Outcome {
+fn outcome(
+    list: Option<&List>,
+    kind: InboundKind,
+    status: InboundStatus,
+    reason: impl Into<String>,
+) -> Outcome {
     Outcome {
         list_id: list.map(List::id),
-        kind: kind.into(),
-        status: status.into(),
+        kind,
+        status,
         reason: reason.into(),
     }
 }
 
-fn ordinary_outcome(list: &List, status: &str, reason: impl Into<String>) -> Outcome {
-    outcome(Some(list), "ordinary", status, reason)
+fn ordinary_outcome(list: &List, status: InboundStatus, reason: impl Into<String>) -> Outcome {
+    outcome(Some(list), InboundKind::Ordinary, status, reason)
 }
 
 pub async fn act(
@@ -43,8 +49,8 @@ pub async fn act(
     let Some((list, command)) = ctx.route(m.recipient).await? else {
         return Ok(outcome(
             None,
-            "ordinary",
-            "rejected",
+            InboundKind::Ordinary,
+            InboundStatus::Rejected,
             format!("{} is not an address of any list", m.recipient),
         ));
     };
@@ -57,8 +63,8 @@ pub async fn act(
         }
         Classification::AutoReply { reason } => Ok(outcome(
             Some(&list),
-            "auto-reply",
-            "ignored",
+            InboundKind::AutoReply,
+            InboundStatus::Ignored,
             format!("automatic reply ({reason}); never answered"),
         )),
         Classification::Ordinary => ordinary(ctx, &list, command, inbound_id, m, msg).await,
@@ -83,17 +89,21 @@ async fn ordinary(
     if let Command::Operator(role) = &command {
         return Ok(ordinary_outcome(
             list,
-            "held",
+            InboundStatus::Held,
             format!("mail for {role}@; kept for the operator, never answered"),
         ));
     }
     let Some((from, name)) = header_from(msg) else {
-        return Ok(ordinary_outcome(list, "held", "no usable From address"));
+        return Ok(ordinary_outcome(
+            list,
+            InboundStatus::Held,
+            "no usable From address",
+        ));
     };
     if list.address.route(from.as_str()).is_some() {
         return Ok(ordinary_outcome(
             list,
-            "ignored",
+            InboundStatus::Ignored,
             "mail from the list's own address (a loop); not answered",
         ));
     }
@@ -107,7 +117,7 @@ async fn ordinary(
                     "{from} asked again within the hour; nothing sent (one notice per window)"
                 ),
             };
-            Ok(ordinary_outcome(list, "accepted", reason))
+            Ok(ordinary_outcome(list, InboundStatus::Accepted, reason))
         }
         Command::Unsubscribe => {
             let trusted = sender_trusted(m, msg, &from);
@@ -120,11 +130,11 @@ async fn ordinary(
                 .await?
             {
                 notices::send(ctx, list, from.as_str(), None, &Notice::Help, &cause).await?;
-                return Ok(ordinary_outcome(list, "accepted", "help sent"));
+                return Ok(ordinary_outcome(list, InboundStatus::Accepted, "help sent"));
             }
             Ok(ordinary_outcome(
                 list,
-                "accepted",
+                InboundStatus::Accepted,
                 "help was sent to this address today already; not sent again",
             ))
         }
@@ -133,7 +143,7 @@ async fn ordinary(
         Command::Reply(token) => posting::reply(ctx, list, &from, &token, inbound_id, msg).await,
         Command::Bounce(_) => Ok(ordinary_outcome(
             list,
-            "ignored",
+            InboundStatus::Ignored,
             "mail to a bounce address that is not a delivery report",
         )),
         Command::Operator(_) => unreachable!("handled above"),
@@ -142,12 +152,14 @@ async fn ordinary(
 
 async fn confirm(ctx: &Ctx, list: &List, token: &str, cause: &str) -> anyhow::Result<Outcome> {
     Ok(match membership::confirm(ctx, token).await? {
-        Confirmed::Activated(m) => {
-            ordinary_outcome(list, "accepted", format!("{} confirmed", m.email))
-        }
+        Confirmed::Activated(m) => ordinary_outcome(
+            list,
+            InboundStatus::Accepted,
+            format!("{} confirmed", m.email),
+        ),
         Confirmed::AlreadyActive(m) => ordinary_outcome(
             list,
-            "ignored",
+            InboundStatus::Ignored,
             format!("{} was already confirmed", m.email),
         ),
         Confirmed::Expired(m) => {
@@ -174,16 +186,18 @@ async fn confirm(ctx: &Ctx, list: &List, token: &str, cause: &str) -> anyhow::Re
             }
             ordinary_outcome(
                 list,
-                "rejected",
+                InboundStatus::Rejected,
                 format!(
                     "the subscription request of {} expired; told to subscribe again",
                     m.email
                 ),
             )
         }
-        Confirmed::Invalid => {
-            ordinary_outcome(list, "held", "confirmation token failed verification")
-        }
+        Confirmed::Invalid => ordinary_outcome(
+            list,
+            InboundStatus::Held,
+            "confirmation token failed verification",
+        ),
     })
 }
 
@@ -203,7 +217,7 @@ async fn unsubscribe(
         // Silence towards non-members: answering would let anyone aim our mail at a third party.
         return Ok(ordinary_outcome(
             list,
-            "ignored",
+            InboundStatus::Ignored,
             format!("{from} is not a member"),
         ));
     };
@@ -225,14 +239,14 @@ async fn unsubscribe(
         }
         return Ok(ordinary_outcome(
             list,
-            "held",
+            InboundStatus::Held,
             format!("unsubscribe for {from} not acted on ({why}); the member was sent the one-click link"),
         ));
     }
     membership::leave(ctx, &member, goodbye, cause).await?;
     Ok(ordinary_outcome(
         list,
-        "accepted",
+        InboundStatus::Accepted,
         format!("{from} unsubscribed"),
     ))
 }

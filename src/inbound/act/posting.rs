@@ -12,6 +12,7 @@ use crate::posts::{self, Post};
 use crate::store::inbound::Outcome;
 use crate::store::members::MemberRow;
 use crate::store::posts::QuestionRow;
+use crate::store::{InboundStatus, OutboxKind, StoredEnum};
 use crate::tokens::Purpose;
 use mail_parser::{Message, PartType};
 
@@ -49,7 +50,11 @@ pub(super) async fn post(
         trimmed
     };
     if body.is_empty() {
-        return Ok(ordinary_outcome(list, "held", "the question has no text"));
+        return Ok(ordinary_outcome(
+            list,
+            InboundStatus::Held,
+            "the question has no text",
+        ));
     }
     let message_id = own_message_id(msg, "q", inbound_id, list);
     let post = Post {
@@ -61,7 +66,7 @@ pub(super) async fn post(
     let id = posts::ask(ctx, list, &member, &post).await?;
     Ok(ordinary_outcome(
         list,
-        "accepted",
+        InboundStatus::Accepted,
         format!("question {id} posted"),
     ))
 }
@@ -86,7 +91,7 @@ async fn not_member(
     }
     Ok(ordinary_outcome(
         list,
-        "held",
+        InboundStatus::Held,
         format!("{from} is not a member; held for moderation"),
     ))
 }
@@ -97,13 +102,13 @@ async fn reply_to_robot(
     list: &List,
     member: &MemberRow,
     subject: &str,
-    kind: &str,
+    kind: OutboxKind,
     inbound_id: i64,
 ) -> anyhow::Result<Outcome> {
-    if kind != "digest" {
+    if kind != OutboxKind::Digest {
         return Ok(ordinary_outcome(
             list,
-            "held",
+            InboundStatus::Held,
             format!("a reply to a {kind} from the list, not a question; not posted"),
         ));
     }
@@ -125,7 +130,7 @@ async fn reply_to_robot(
     }
     Ok(ordinary_outcome(
         list,
-        "held",
+        InboundStatus::Held,
         "a reply to the digest as a whole (it cannot tell which question it answers); the sender was told to use a question's reply address",
     ))
 }
@@ -139,7 +144,7 @@ pub(super) async fn reply(
     inbound_id: i64,
     msg: &Message<'_>,
 ) -> anyhow::Result<Outcome> {
-    let held = |why: String| Ok(ordinary_outcome(list, "held", why));
+    let held = |why: String| Ok(ordinary_outcome(list, InboundStatus::Held, why));
     let Some(ids) = ctx.keys.verify(Purpose::Reply, token, 2) else {
         return held("reply token failed verification".into());
     };
@@ -190,7 +195,7 @@ async fn answer(
     {
         return Ok(ordinary_outcome(
             list,
-            "ignored",
+            InboundStatus::Ignored,
             format!("the same message was already posted as answer {id} (it reached several list addresses)"),
         ));
     }
@@ -209,7 +214,7 @@ async fn answer(
         .await?;
         return Ok(ordinary_outcome(
             list,
-            "held",
+            InboundStatus::Held,
             "the answer has no text of its own (only quoted text or a signature)",
         ));
     }
@@ -222,7 +227,7 @@ async fn answer(
     let id = posts::answer(ctx, list, question, member, &post).await?;
     Ok(ordinary_outcome(
         list,
-        "accepted",
+        InboundStatus::Accepted,
         format!("answer {id} to question {} posted", question.id),
     ))
 }
@@ -301,14 +306,15 @@ fn thread_refs(msg: &Message<'_>) -> Vec<String> {
     out
 }
 
-/// The kind of a gazette-made Message-ID on this list (`digest`, `notice`).
-fn our_message_kind<'a>(list: &List, message_id: &'a str) -> Option<&'a str> {
+/// The kind of a gazette-made Message-ID on this list (a digest or a
+/// notice: the mail that is not a post).
+fn our_message_kind(list: &List, message_id: &str) -> Option<OutboxKind> {
     let (local, domain) = message_id.trim_matches(['<', '>']).rsplit_once('@')?;
     if !domain.eq_ignore_ascii_case(list.address.domain()) {
         return None;
     }
-    let kind = local.split('.').next()?;
-    ["digest", "notice"].contains(&kind).then_some(kind)
+    let kind = OutboxKind::parse(local.split('.').next()?).ok()?;
+    matches!(kind, OutboxKind::Digest | OutboxKind::Notice).then_some(kind)
 }
 
 fn own_message_id(msg: &Message<'_>, kind: &str, inbound_id: i64, list: &List) -> String {

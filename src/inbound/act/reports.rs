@@ -14,6 +14,7 @@ use crate::inbound::pipeline::Incoming;
 use crate::membership;
 use crate::store::inbound::Outcome;
 use crate::store::members::MemberRow;
+use crate::store::{InboundKind, InboundStatus};
 use crate::tokens::Purpose;
 use mail_parser::Message;
 
@@ -114,8 +115,8 @@ pub(super) async fn bounce(
     if failed.is_empty() && !report.recipients.is_empty() {
         return Ok(outcome(
             l,
-            "bounce",
-            "ignored",
+            InboundKind::Bounce,
+            InboundStatus::Ignored,
             "delivery report without a failure (delayed or delivered)",
         ));
     }
@@ -152,8 +153,8 @@ pub(super) async fn bounce(
         }
         return Ok(outcome(
             l,
-            "bounce",
-            "accepted",
+            InboundKind::Bounce,
+            InboundStatus::Accepted,
             format!("{kind} bounce recorded for {}", m.email),
         ));
     }
@@ -182,7 +183,12 @@ pub(super) async fn bounce(
             names.join(", ")
         )
     };
-    Ok(outcome(l, "bounce", "ignored", reason))
+    Ok(outcome(
+        l,
+        InboundKind::Bounce,
+        InboundStatus::Ignored,
+        reason,
+    ))
 }
 
 pub(super) async fn complaint(
@@ -209,7 +215,7 @@ pub(super) async fn complaint(
             }
             _ => Ok(ordinary_outcome(
                 list,
-                "ignored",
+                InboundStatus::Ignored,
                 "an automatic unsubscribe request sent to an address other than the unsubscribe address",
             )),
         };
@@ -218,8 +224,8 @@ pub(super) async fn complaint(
     if !UNSUBSCRIBING_FEEDBACK.contains(&c.feedback_type.as_str()) {
         return Ok(outcome(
             l,
-            "complaint",
-            "ignored",
+            InboundKind::Complaint,
+            InboundStatus::Ignored,
             format!(
                 "{} report: about the message, not a wish to leave; recorded",
                 c.feedback_type
@@ -239,15 +245,15 @@ pub(super) async fn complaint(
             membership::leave(ctx, &mem, false, &cause).await?;
             Ok(outcome(
                 l,
-                "complaint",
-                "accepted",
+                InboundKind::Complaint,
+                InboundStatus::Accepted,
                 format!("{} complaint from {}: unsubscribed", c.feedback_type, mem.email),
             ))
         }
         None => Ok(outcome(
             l,
-            "complaint",
-            "ignored",
+            InboundKind::Complaint,
+            InboundStatus::Ignored,
             format!(
                 "{} complaint naming {} but no delivery of ours (no VERP token or Message-ID of ours); nobody unsubscribed",
                 c.feedback_type,

@@ -11,8 +11,9 @@ use crate::address::Command;
 use crate::app::{Ctx, List};
 use crate::digest::{Issue, Section};
 use crate::notices::Notice;
-use crate::store::members::{MemberRow, ACTIVE};
+use crate::store::members::MemberRow;
 use crate::store::outbox::OutboxRow;
+use crate::store::{DeliveryMode, MemberStatus, OutboxKind};
 use askama::Template;
 
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +54,7 @@ struct Env<'a> {
 impl Env<'_> {
     fn active_member(&self) -> R<&MemberRow> {
         match &self.member {
-            Some(m) if m.status == ACTIVE => Ok(m),
+            Some(m) if m.status == MemberStatus::Active => Ok(m),
             Some(m) => cancelled(format!("member {} is {}", m.email, m.status)),
             None => cancelled("the member no longer exists"),
         }
@@ -84,7 +85,7 @@ impl Env<'_> {
             html: None,
             message_id: self
                 .list
-                .message_id(&self.ctx.keys, &self.row.kind, self.row.id),
+                .message_id(&self.ctx.keys, self.row.kind.as_str(), self.row.id),
             in_reply_to: None,
             references: Vec::new(),
             list: None,
@@ -109,17 +110,16 @@ pub async fn render(ctx: &Ctx, row: &OutboxRow) -> R<(Outgoing, String)> {
         row,
         member,
     };
-    let out = match row.kind.as_str() {
-        "digest" => digest(&env).await?,
-        "post" => post(&env).await?,
-        "answer" => answer(&env).await?,
-        "notice" => {
+    let out = match row.kind {
+        OutboxKind::Digest => digest(&env).await?,
+        OutboxKind::Post => post(&env).await?,
+        OutboxKind::Answer => answer(&env).await?,
+        OutboxKind::Notice => {
             let notice: Notice = serde_json::from_str(&row.payload).map_err(|e| {
                 anyhow::anyhow!("outbox row {} has a bad notice payload: {e}", row.id)
             })?;
             notices::notice_message(&env, &notice).await?
         }
-        other => return cancelled(format!("unknown outbox kind `{other}`")),
     };
     Ok((out, env.list.bounce_address(&ctx.keys, row.id)))
 }
@@ -216,7 +216,7 @@ fn copy(
 
 async fn digest(env: &Env<'_>) -> R<Outgoing> {
     let m = env.active_member()?;
-    if m.mode != "digest" {
+    if m.mode != DeliveryMode::Digest {
         return cancelled(format!("member {} switched to {} mode", m.email, m.mode));
     }
     let cache = &env.ctx.render_cache;

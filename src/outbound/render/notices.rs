@@ -47,7 +47,7 @@ fn parts<'e>(env: &'e Env<'_>) -> (&'e List, &'e str, String, &'e str) {
 async fn confirm(env: &Env<'_>) -> R<Outgoing> {
     let (l, name, addr, to) = parts(env);
     let m = match &env.member {
-        Some(m) if m.status == "pending" => m,
+        Some(m) if m.status == crate::store::MemberStatus::Pending => m,
         _ => return cancelled("no pending subscription to confirm"),
     };
     let url = l.confirm_url(&env.ctx.keys, m.id);
@@ -181,7 +181,7 @@ async fn digest_ready(env: &Env<'_>, digest_id: i64, awaiting_approval: bool) ->
     let Some(d) = env.ctx.store.digest(digest_id).await? else {
         return cancelled("the digest no longer exists");
     };
-    let count = Issue::from_json(&d.content).items.len();
+    let count = Issue::of(&d)?.items.len();
     let text = DigestReadyTxt {
         list_name: name,
         list_address: &addr,

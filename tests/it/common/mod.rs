@@ -195,9 +195,15 @@ pub async fn seed_list(ctx: &gazette::app::Ctx, members: usize) -> gazette::app:
     let list = gazette::lists::create(ctx, &spec).await.unwrap();
     for i in 0..members {
         let e = gazette::email::EmailAddress::parse(&format!("m{i}@example.org")).unwrap();
-        gazette::membership::add(ctx, &list, &e, &format!("Member {i}"), "digest")
-            .await
-            .unwrap();
+        gazette::membership::add(
+            ctx,
+            &list,
+            &e,
+            &format!("Member {i}"),
+            gazette::store::DeliveryMode::Digest,
+        )
+        .await
+        .unwrap();
     }
     let author = ctx
         .store
