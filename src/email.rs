@@ -1,5 +1,7 @@
 //! Email addresses as a parsed newtype, so the rest of the code never handles
-//! an unchecked string where an address is meant.
+//! an unchecked string where an address is meant. The one parser for member,
+//! editor and list addresses: it accepts only what lettre will also send to,
+//! so an address accepted here never fails permanently when mail is composed.
 
 use std::fmt;
 
@@ -51,7 +53,18 @@ impl EmailAddress {
         if domain.starts_with('.') || domain.ends_with('.') || domain.contains("..") {
             return fail("the domain is malformed");
         }
-        Ok(EmailAddress(s.to_string()))
+        // lettre decides what the outbound path accepts; agreeing with it
+        // here is what keeps a stored address sendable.
+        match s.parse::<lettre::Address>() {
+            Ok(_) => Ok(EmailAddress(s.to_string())),
+            Err(lettre::address::AddressError::InvalidUser) => fail(
+                "the part before @ is not a valid mailbox name (a dot at its start or end, two dots in a row, or a character mail does not allow)",
+            ),
+            Err(lettre::address::AddressError::InvalidDomain) => {
+                fail("the part after @ is not a valid domain name")
+            }
+            Err(_) => fail("it is not an address mail can be sent to"),
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -82,6 +95,20 @@ impl fmt::Display for EmailAddress {
 mod tests {
     use super::*;
 
+    /// Whatever this parser accepts, lettre composes and sends to.
+    #[test]
+    fn agrees_with_lettre() {
+        for ok in [
+            "a@x.org",
+            "first.last+tag@sub.example.co.uk",
+            "o'brien@example.ie",
+            "_under@x.org",
+        ] {
+            let e = EmailAddress::parse(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+            assert!(e.as_str().parse::<lettre::Address>().is_ok(), "{ok}");
+        }
+    }
+
     #[test]
     fn accepts_plain_and_bracketed() {
         assert_eq!(
@@ -104,6 +131,10 @@ mod tests {
             "a b@x.org",
             "ann@x..org",
             "a<b@x.org",
+            ".a@x.org",
+            "a.@x.org",
+            "a..b@x.org",
+            "a@-x.org",
         ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad}");
         }

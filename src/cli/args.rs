@@ -125,7 +125,7 @@ pub enum MemberCmd {
         #[arg(long)]
         resubscribe: bool,
     },
-    /// Import members from CSV: a header row naming email, name, mode (an export imports as is), or email[,name[,mode]] rows; `-` reads stdin.
+    /// Import members from CSV: a header row naming the columns (email, name, mode; an export imports as is; spreadsheet names such as "Email Address" work), or email[,name[,mode]] rows; `-` reads stdin. Without --confirmed, each new address is sent a confirmation request.
     Import {
         #[command(flatten)]
         list: ListArg,
@@ -134,6 +134,9 @@ pub enum MemberCmd {
         /// Also add back people who unsubscribed or were disabled by bounces.
         #[arg(long)]
         resubscribe: bool,
+        /// They already agreed to be mailed (say where, e.g. "signed up at the 2026 summit"): add them as active members without confirmation mails, recording this reason and the time with each.
+        #[arg(long, value_name = "REASON")]
+        confirmed: Option<String>,
     },
     /// Export members as CSV (email,name,status,mode) to stdout.
     Export {

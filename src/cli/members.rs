@@ -3,8 +3,12 @@
 use super::{resolve_list, EditorCmd, MemberCmd};
 use crate::app::Ctx;
 use crate::email::EmailAddress;
+use crate::membership::csv::ImportOptions;
 use crate::membership::{self, Enrolled, Removed};
 use std::io::Read;
+
+/// What `members.consent` says of someone added with `gazette member add`.
+const CONSENT_CLI_ADD: &str = "added by an operator with `gazette member add`";
 
 pub(super) async fn run(ctx: &Ctx, c: MemberCmd) -> anyhow::Result<i32> {
     match c {
@@ -19,8 +23,13 @@ pub(super) async fn run(ctx: &Ctx, c: MemberCmd) -> anyhow::Result<i32> {
             let mut skipped = 0;
             for e in emails {
                 let email = EmailAddress::parse(&e)?;
-                let mode = mode.as_deref().map(membership::parse_mode).transpose()?;
-                match membership::enroll(ctx, &list, &email, &name, mode, resubscribe).await? {
+                let how = membership::Enrollment {
+                    name: &name,
+                    mode: mode.as_deref().map(membership::parse_mode).transpose()?,
+                    resubscribe,
+                    consent: CONSENT_CLI_ADD,
+                };
+                match membership::enroll(ctx, &list, &email, &how).await? {
                     Enrolled::Added(m) => println!("{} is an active member ({})", m.email, m.mode),
                     Enrolled::Updated(m) => {
                         println!("{} was already a member ({})", m.email, m.mode)
@@ -42,30 +51,44 @@ pub(super) async fn run(ctx: &Ctx, c: MemberCmd) -> anyhow::Result<i32> {
             list,
             file,
             resubscribe,
+            confirmed,
         } => {
             let list = resolve_list(ctx, &list).await?;
-            let text = if file.as_os_str() == "-" {
-                let mut s = String::new();
-                std::io::stdin().read_to_string(&mut s)?;
-                s
-            } else {
-                std::fs::read_to_string(&file)
-                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?
+            let options = ImportOptions {
+                resubscribe,
+                confirmed: confirmed.filter(|r| !r.trim().is_empty()),
             };
-            let report = membership::csv::import(ctx, &list, &text, resubscribe).await?;
+            let input: Box<dyn Read> = if file.as_os_str() == "-" {
+                Box::new(std::io::stdin().lock())
+            } else {
+                Box::new(
+                    std::fs::File::open(&file)
+                        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?,
+                )
+            };
+            let report = membership::csv::import(ctx, &list, input, &options).await?;
             for (line, why) in &report.skipped {
                 eprintln!("line {line}: {why}; skipped");
             }
-            println!(
-                "imported {} members, updated {}, skipped {}",
-                report.added,
-                report.updated,
-                report.skipped.len()
-            );
+            if options.confirmed.is_some() {
+                println!(
+                    "added {} members, updated {}, skipped {}",
+                    report.added,
+                    report.updated,
+                    report.skipped.len()
+                );
+            } else {
+                println!(
+                    "sent {} confirmation requests (they join when they confirm), updated {}, skipped {}; use --confirmed REASON when these people already agreed to be mailed",
+                    report.invited,
+                    report.updated,
+                    report.skipped.len()
+                );
+            }
         }
         MemberCmd::Export { list } => {
             let list = resolve_list(ctx, &list).await?;
-            membership::csv::export(ctx, &list, &mut std::io::stdout().lock()).await?;
+            membership::csv::export(ctx, &list, std::io::stdout().lock()).await?;
         }
         MemberCmd::Remove { list, emails } => {
             let list = resolve_list(ctx, &list).await?;

@@ -280,10 +280,8 @@ pub async fn preview(
             .ok_or_else(|| anyhow::anyhow!("{email} is not a member of {}", list.posting()))?,
         None => ctx
             .store
-            .members(list.id())
+            .first_active_member(list.id())
             .await?
-            .into_iter()
-            .find(|m| m.is_active())
             .ok_or_else(|| {
                 anyhow::anyhow!(
                     "{} has no active member to preview for; pass --member",

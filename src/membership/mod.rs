@@ -11,6 +11,10 @@ use crate::store::members::MemberRow;
 use crate::store::{DeliveryMode, MemberStatus, StoredEnum};
 use crate::tokens::Purpose;
 
+/// What `members.consent` says of someone who confirmed a subscription
+/// request (double opt-in).
+pub const CONSENT_CONFIRMED: &str = "confirmed a subscription request by mail or link";
+
 /// How long a subscription request may wait for its confirmation.
 pub const CONFIRM_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
 
@@ -126,7 +130,11 @@ pub async fn confirm(ctx: &Ctx, token: &str) -> anyhow::Result<Confirmed> {
         return Ok(Confirmed::AlreadyActive(member));
     }
     let not_before = crate::now_ms() - CONFIRM_WINDOW_MS;
-    if !ctx.store.activate(member.id, not_before).await? {
+    if !ctx
+        .store
+        .activate(member.id, not_before, CONSENT_CONFIRMED)
+        .await?
+    {
         return Ok(Confirmed::Expired(member));
     }
     let list = list_of(ctx, &member).await?;
@@ -188,57 +196,125 @@ pub enum Enrolled {
     Skipped(MemberRow),
 }
 
-/// An operator or editor adding an address (`member add`, import): a new
-/// address becomes an active member (no confirmation); an active member
-/// keeps their mode and name unless new ones are given; someone who left
-/// or was disabled comes back only with `resubscribe`.
+/// How an operator or editor adds someone.
+#[derive(Debug, Clone, Copy)]
+pub struct Enrollment<'a> {
+    pub name: &'a str,
+    /// `None` keeps an existing member's mode (new members: digest).
+    pub mode: Option<DeliveryMode>,
+    /// Also bring back people who left or were disabled.
+    pub resubscribe: bool,
+    /// Why they may be mailed without confirming, kept with the member
+    /// (`members.consent`).
+    pub consent: &'a str,
+}
+
+/// An operator or editor adding an address (`member add`, import with
+/// `--confirmed`): a new address becomes an active member (no
+/// confirmation); an active member keeps their mode and name unless new
+/// ones are given; someone who left or was disabled comes back only with
+/// `resubscribe`.
 pub async fn enroll(
     ctx: &Ctx,
     list: &List,
     email: &EmailAddress,
-    name: &str,
-    mode: Option<DeliveryMode>,
-    resubscribe: bool,
+    how: &Enrollment<'_>,
 ) -> anyhow::Result<Enrolled> {
     let existing = find(ctx, list, email).await?;
     let Some(m) = existing else {
-        let m = add(ctx, list, email, name, mode.unwrap_or(DeliveryMode::Digest)).await?;
+        let mode = how.mode.unwrap_or(DeliveryMode::Digest);
+        let m = add(ctx, list, email, how.name, mode, how.consent).await?;
         return Ok(Enrolled::Added(m));
     };
     if m.is_active() {
-        if !name.trim().is_empty() && name.trim() != m.name {
-            ctx.store.set_name(m.id, name.trim()).await?;
-        }
-        if let Some(mode) = mode.filter(|&md| md != m.mode) {
-            ctx.store.set_mode(m.id, mode).await?;
-        }
-        let m = ctx.store.member(m.id).await?.unwrap_or(m);
-        return Ok(Enrolled::Updated(m));
+        return update(ctx, m, how).await.map(Enrolled::Updated);
     }
-    if m.status != MemberStatus::Pending && !resubscribe {
+    if m.status != MemberStatus::Pending && !how.resubscribe {
         return Ok(Enrolled::Skipped(m));
     }
-    let name = if name.trim().is_empty() {
+    let name = if how.name.trim().is_empty() {
         &m.name
     } else {
-        name
+        how.name
     };
-    let m = add(ctx, list, email, name, mode.unwrap_or(m.mode)).await?;
+    let mode = how.mode.unwrap_or(m.mode);
+    let m = add(ctx, list, email, name, mode, how.consent).await?;
     Ok(Enrolled::Added(m))
 }
 
+/// A given name or mode applied to an active member.
+async fn update(ctx: &Ctx, m: MemberRow, how: &Enrollment<'_>) -> anyhow::Result<MemberRow> {
+    if !how.name.trim().is_empty() && how.name.trim() != m.name {
+        ctx.store.set_name(m.id, how.name.trim()).await?;
+    }
+    if let Some(mode) = how.mode.filter(|&md| md != m.mode) {
+        ctx.store.set_mode(m.id, mode).await?;
+    }
+    Ok(ctx.store.member(m.id).await?.unwrap_or(m))
+}
+
+/// What [`invite`] did with one address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invited {
+    /// Sent a confirmation request; they join when they confirm.
+    Asked(MemberRow),
+    /// Already active; a given name or mode was applied.
+    Updated(MemberRow),
+    /// Left or disabled, and not asked again without `resubscribe`; or
+    /// asked within the hour already.
+    Skipped(MemberRow),
+}
+
+/// An import without recorded consent: each new address is asked to
+/// confirm, exactly as if it had written to the subscribe address.
+pub async fn invite(
+    ctx: &Ctx,
+    list: &List,
+    email: &EmailAddress,
+    how: &Enrollment<'_>,
+    cause: &str,
+) -> anyhow::Result<Invited> {
+    if let Some(m) = find(ctx, list, email).await? {
+        if m.is_active() {
+            return update(ctx, m, how).await.map(Invited::Updated);
+        }
+        let left = matches!(
+            m.status,
+            MemberStatus::Unsubscribed | MemberStatus::Disabled
+        );
+        if left && !how.resubscribe {
+            return Ok(Invited::Skipped(m));
+        }
+    }
+    match request(ctx, list, email, how.name, cause).await? {
+        Subscribed::ConfirmationSent(m) => {
+            if let Some(mode) = how.mode.filter(|&md| md != m.mode) {
+                ctx.store.set_mode(m.id, mode).await?;
+            }
+            Ok(Invited::Asked(m))
+        }
+        Subscribed::AlreadyMember(m) => Ok(Invited::Updated(m)),
+        Subscribed::Repeated => match find(ctx, list, email).await? {
+            Some(m) => Ok(Invited::Skipped(m)),
+            None => anyhow::bail!("{email} vanished during the import"),
+        },
+    }
+}
+
 /// Makes `email` an active member now, without confirmation and whatever
-/// their past (see [`enroll`] for the operator's rules).
+/// their past (see [`enroll`] for the operator's rules); `consent` says why
+/// that is allowed.
 pub async fn add(
     ctx: &Ctx,
     list: &List,
     email: &EmailAddress,
     name: &str,
     mode: DeliveryMode,
+    consent: &str,
 ) -> anyhow::Result<MemberRow> {
     Ok(ctx
         .store
-        .upsert_active(list.id(), email.as_str(), &email.key(), name, mode)
+        .upsert_active(list.id(), email.as_str(), &email.key(), name, mode, consent)
         .await?)
 }
 

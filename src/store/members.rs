@@ -14,6 +14,8 @@ pub struct MemberRow {
     pub bounce_score: i64,
     pub requested_at: i64,
     pub confirmed_at: Option<i64>,
+    /// How they agreed to be mailed (see migration 0003).
+    pub consent: String,
 }
 
 impl MemberRow {
@@ -28,6 +30,7 @@ impl MemberRow {
             bounce_score: col(r, "bounce_score")?,
             requested_at: col(r, "requested_at")?,
             confirmed_at: col(r, "confirmed_at")?,
+            consent: col(r, "consent")?,
         })
     }
 
@@ -36,18 +39,22 @@ impl MemberRow {
     }
 }
 
-const SELECT_BY_KEY: &str = "SELECT id, list_id, email, name, status, mode, bounce_score, requested_at, confirmed_at FROM members WHERE list_id = $1 AND email_key = $2";
-const SELECT_BY_ID: &str = "SELECT id, list_id, email, name, status, mode, bounce_score, requested_at, confirmed_at FROM members WHERE id = $1";
-const SELECT_BY_LIST: &str = "SELECT id, list_id, email, name, status, mode, bounce_score, requested_at, confirmed_at FROM members WHERE list_id = $1 ORDER BY email_key";
+const SELECT_BY_KEY: &str = "SELECT id, list_id, email, name, status, mode, bounce_score, requested_at, confirmed_at, consent FROM members WHERE list_id = $1 AND email_key = $2";
+const SELECT_BY_ID: &str = "SELECT id, list_id, email, name, status, mode, bounce_score, requested_at, confirmed_at, consent FROM members WHERE id = $1";
+/// One page of a list's members in address order, after `$2` (keyset
+/// pagination: an export of any size holds neither a long read
+/// transaction nor the whole list in memory).
+const SELECT_PAGE: &str = "SELECT id, list_id, email, name, status, mode, bounce_score, requested_at, confirmed_at, consent FROM members WHERE list_id = $1 AND email_key > $2 ORDER BY email_key LIMIT $3";
+const SELECT_FIRST_ACTIVE: &str = "SELECT id, list_id, email, name, status, mode, bounce_score, requested_at, confirmed_at, consent FROM members WHERE list_id = $1 AND status = 'active' ORDER BY id LIMIT 1";
 /// Inserts or, for someone who left or never confirmed, restarts the
 /// subscription as pending. Active and disabled members are left alone.
 const UPSERT_PENDING: &str = "INSERT INTO members (list_id, email, email_key, name, status, mode, requested_at) VALUES ($1, $2, $3, $4, 'pending', 'digest', $5) \
      ON CONFLICT (list_id, email_key) DO UPDATE SET status = 'pending', requested_at = excluded.requested_at, email = excluded.email \
      WHERE members.status IN ('pending', 'unsubscribed', 'disabled')";
 /// Adds an active member directly (editor action, import); re-activates one who left.
-const UPSERT_ACTIVE: &str = "INSERT INTO members (list_id, email, email_key, name, status, mode, requested_at, confirmed_at) VALUES ($1, $2, $3, $4, 'active', $5, $6, $6) \
-     ON CONFLICT (list_id, email_key) DO UPDATE SET status = 'active', mode = excluded.mode, name = CASE WHEN excluded.name = '' THEN members.name ELSE excluded.name END, confirmed_at = excluded.confirmed_at, left_at = NULL, bounce_score = 0";
-const ACTIVATE_PENDING: &str = "UPDATE members SET status = 'active', confirmed_at = $2, left_at = NULL, bounce_score = 0 WHERE id = $1 AND status = 'pending' AND requested_at >= $3";
+const UPSERT_ACTIVE: &str = "INSERT INTO members (list_id, email, email_key, name, status, mode, requested_at, confirmed_at, consent) VALUES ($1, $2, $3, $4, 'active', $5, $6, $6, $7) \
+     ON CONFLICT (list_id, email_key) DO UPDATE SET status = 'active', mode = excluded.mode, name = CASE WHEN excluded.name = '' THEN members.name ELSE excluded.name END, confirmed_at = excluded.confirmed_at, consent = excluded.consent, left_at = NULL, bounce_score = 0";
+const ACTIVATE_PENDING: &str = "UPDATE members SET status = 'active', confirmed_at = $2, consent = $4, left_at = NULL, bounce_score = 0 WHERE id = $1 AND status = 'pending' AND requested_at >= $3";
 const SET_UNSUBSCRIBED: &str = "UPDATE members SET status = 'unsubscribed', left_at = $2 WHERE id = $1 AND status <> 'unsubscribed'";
 const SET_MODE: &str = "UPDATE members SET mode = $2 WHERE id = $1";
 const SET_NAME: &str = "UPDATE members SET name = $2 WHERE id = $1";
@@ -100,12 +107,30 @@ impl Store {
         row.as_ref().map(MemberRow::from_row).transpose()
     }
 
-    pub async fn members(&self, list_id: i64) -> Result<Vec<MemberRow>> {
-        let rows = sqlx::query(SELECT_BY_LIST)
+    /// Up to `limit` members of the list whose address sorts after
+    /// `after` (lowercase; "" for the first page).
+    pub async fn members_page(
+        &self,
+        list_id: i64,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<MemberRow>> {
+        let rows = sqlx::query(SELECT_PAGE)
             .bind(list_id)
+            .bind(after)
+            .bind(limit)
             .fetch_all(self.pool())
             .await?;
         rows.iter().map(MemberRow::from_row).collect()
+    }
+
+    /// The list's longest-standing active member, if any.
+    pub async fn first_active_member(&self, list_id: i64) -> Result<Option<MemberRow>> {
+        let row = sqlx::query(SELECT_FIRST_ACTIVE)
+            .bind(list_id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(MemberRow::from_row).transpose()
     }
 
     /// Records a subscription request; returns the member as it now stands.
@@ -136,6 +161,7 @@ impl Store {
         key: &str,
         name: &str,
         mode: DeliveryMode,
+        consent: &str,
     ) -> Result<MemberRow> {
         sqlx::query(UPSERT_ACTIVE)
             .bind(list_id)
@@ -144,6 +170,7 @@ impl Store {
             .bind(text(name))
             .bind(mode.as_str())
             .bind(crate::now_ms())
+            .bind(text(consent))
             .execute(self.pool())
             .await?;
         self.member_by_email(list_id, key)
@@ -151,12 +178,14 @@ impl Store {
             .ok_or_else(|| super::StoreError::Corrupt("member vanished after upsert".into()))
     }
 
-    /// Activates a pending member whose request is newer than `not_before`.
-    pub async fn activate(&self, member_id: i64, not_before: i64) -> Result<bool> {
+    /// Activates a pending member whose request is newer than `not_before`,
+    /// recording how they consented.
+    pub async fn activate(&self, member_id: i64, not_before: i64, consent: &str) -> Result<bool> {
         let done = sqlx::query(ACTIVATE_PENDING)
             .bind(member_id)
             .bind(crate::now_ms())
             .bind(not_before)
+            .bind(consent)
             .execute(self.pool())
             .await?;
         Ok(done.rows_affected() == 1)

@@ -34,6 +34,12 @@ pub(crate) const FILES: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0002_sqlx_migrator.sql"),
         include_str!("../../migrations/postgres/0002_sqlx_migrator.sql"),
     ),
+    (
+        3,
+        "member consent",
+        include_str!("../../migrations/sqlite/0003_member_consent.sql"),
+        include_str!("../../migrations/postgres/0003_member_consent.sql"),
+    ),
 ];
 
 /// The migrator for `backend`.

@@ -34,9 +34,16 @@ async fn setup_list(db: &TestDb, smtp_url: &str, require_approval: bool) -> (Ctx
     let list = gazette::lists::create(&ctx, &spec).await.unwrap();
     for who in ["ann", "bob", "cy"] {
         let e = EmailAddress::parse(&format!("{who}@example.org")).unwrap();
-        gazette::membership::add(&ctx, &list, &e, "", gazette::store::DeliveryMode::Digest)
-            .await
-            .unwrap();
+        gazette::membership::add(
+            &ctx,
+            &list,
+            &e,
+            "",
+            gazette::store::DeliveryMode::Digest,
+            "test",
+        )
+        .await
+        .unwrap();
     }
     (ctx, list)
 }

@@ -25,6 +25,7 @@ async fn bad_and_suspicious_mail() {
                 &e,
                 "",
                 gazette::store::DeliveryMode::Digest,
+                "test",
             )
             .await
             .unwrap();

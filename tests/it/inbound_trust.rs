@@ -31,6 +31,7 @@ async fn mail_must_prove_who_it_speaks_for() {
                 &e,
                 "",
                 gazette::store::DeliveryMode::Digest,
+                "test",
             )
             .await
             .unwrap();

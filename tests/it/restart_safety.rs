@@ -58,11 +58,18 @@ async fn scenario(db: &TestDb) {
         .collect();
     let path = dir.path().join("members.csv");
     std::fs::write(&path, format!("email\n{csv}")).unwrap();
-    let out = gazette_cmd(&env, &["member", "import", path.to_str().unwrap()], None);
-    assert!(
-        out.contains(&format!("imported {MEMBERS} members")),
-        "{out}"
+    let out = gazette_cmd(
+        &env,
+        &[
+            "member",
+            "import",
+            "--confirmed",
+            "test",
+            path.to_str().unwrap(),
+        ],
+        None,
     );
+    assert!(out.contains(&format!("added {MEMBERS} members")), "{out}");
     let q = mail(
         "member0@example.org",
         "pm@lists.example.org",

@@ -57,7 +57,11 @@ async fn scenario(db: &TestDb) {
     let csv: String = (0..MEMBERS)
         .map(|i| format!("m{i}@example.org\n"))
         .collect();
-    gazette_cmd(&env, &["member", "import", "-"], Some(csv.as_bytes()));
+    gazette_cmd(
+        &env,
+        &["member", "import", "--confirmed", "test", "-"],
+        Some(csv.as_bytes()),
+    );
     let q = mail(
         "m0@example.org",
         LIST_ADDRESS,

@@ -201,6 +201,7 @@ pub async fn seed_list(ctx: &gazette::app::Ctx, members: usize) -> gazette::app:
             &e,
             &format!("Member {i}"),
             gazette::store::DeliveryMode::Digest,
+            "test",
         )
         .await
         .unwrap();
@@ -246,15 +247,43 @@ pub fn gazette_cmd(env: &[(String, String)], args: &[&str], stdin: Option<&[u8]>
 }
 
 /// Starts `gazette serve` with `env` (stderr shown, for failures).
-pub fn gazette_serve(env: &[(String, String)]) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_gazette"))
-        .arg("serve")
-        .envs(env.iter().cloned())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .expect("gazette serve starts")
+pub fn gazette_serve(env: &[(String, String)]) -> Served {
+    Served(
+        std::process::Command::new(env!("CARGO_BIN_EXE_gazette"))
+            .arg("serve")
+            .envs(env.iter().cloned())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("gazette serve starts"),
+    )
+}
+
+/// A `gazette serve` child that is killed when dropped, so a failing test
+/// never leaves a server running after it.
+pub struct Served(pub std::process::Child);
+
+impl std::ops::Deref for Served {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Served {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 /// Runs the delivery workers of `ctx` (with its configured transport)
