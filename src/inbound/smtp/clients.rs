@@ -67,16 +67,19 @@ impl Clients {
             allowance: full,
             checked: now,
         });
-        if entry.open >= self.max_open {
-            return Err(Refusal::TooMany);
-        }
+        // Every attempt counts against the rate, refused ones too: a
+        // client hammering at its session cap is slowed down as well.
         if self.per_minute > 0 {
             let allowance = self.refill(entry, now);
+            entry.checked = now;
             if allowance < 1.0 {
+                entry.allowance = allowance;
                 return Err(Refusal::TooFast);
             }
             entry.allowance = allowance - 1.0;
-            entry.checked = now;
+        }
+        if entry.open >= self.max_open {
+            return Err(Refusal::TooMany);
         }
         entry.open += 1;
         Ok(ClientSlot {
