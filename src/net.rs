@@ -2,8 +2,10 @@
 //! start and split so that a flood of HTTP connections cannot take the
 //! descriptors SMTP intake needs) and quiet logging of refused connections.
 
+use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpSocket};
 
 /// Descriptors kept for everything but SMTP sessions and public HTTP
 /// connections: the database pool, relay connections beyond the configured
@@ -13,6 +15,25 @@ const OTHER_FILES: u64 = 192;
 /// The fewest HTTP connections worth serving; below this the limit is
 /// simply too low, and the operator is told.
 const MIN_HTTP: u64 = 16;
+
+/// Connections the kernel queues for a listener before gazette accepts
+/// them. The usual 128 overflows in a burst, and an overflowed connection
+/// waits for the handshake to be retried, a second or more later.
+const BACKLOG: u32 = 1024;
+
+/// A TCP listener on `addr` with a generous accept queue.
+pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As std does: a restarted gazette can bind while old connections linger.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
 
 /// More descriptors than any gazette needs.
 const MAX_SOFT: u64 = 1 << 20;

@@ -10,7 +10,6 @@ use crate::web::server as web;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -37,20 +36,20 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     let ctx = Ctx::open(config).await?;
     let cfg = ctx.config.clone();
-    let http = TcpListener::bind(cfg.http_addr).await.map_err(|e| {
+    let http = crate::net::listen(cfg.http_addr).map_err(|e| {
         anyhow::anyhow!(
             "cannot listen for HTTP on {}: {e}. Set GAZETTE_HTTP_ADDR to a free address.",
             cfg.http_addr
         )
     })?;
-    let inbound = TcpListener::bind(cfg.inbound_addr).await.map_err(|e| {
+    let inbound = crate::net::listen(cfg.inbound_addr).map_err(|e| {
         anyhow::anyhow!(
             "cannot listen for SMTP on {}: {e}. Set GAZETTE_INBOUND_ADDR to a free address.",
             cfg.inbound_addr
         )
     })?;
     let metrics = match cfg.metrics_addr {
-        Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+        Some(addr) => Some(crate::net::listen(addr).map_err(|e| {
             anyhow::anyhow!(
                 "cannot listen for metrics on {addr}: {e}. Set GAZETTE_METRICS_ADDR to a free address, or leave it empty."
             )

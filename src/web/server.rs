@@ -16,7 +16,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -72,6 +72,7 @@ pub async fn serve(
         slots: Arc::new(Semaphore::new(limits.max_connections)),
         waiting: Arc::new(Semaphore::new(MAX_WAITING)),
         idle: Mutex::new(BTreeMap::new()),
+        displacing: AtomicUsize::new(0),
         next_id: AtomicU64::new(0),
     });
     let mut tasks = JoinSet::new();
@@ -121,7 +122,25 @@ struct Server {
     /// Connections without a request in progress, each with the signal
     /// that tells it to close.
     idle: Mutex<BTreeMap<IdleKey, Arc<Notify>>>,
+    /// Newcomers waiting for the place of a connection they displaced.
+    displacing: AtomicUsize,
     next_id: AtomicU64,
+}
+
+/// Counts one newcomer in [`Server::displacing`] while it lives.
+struct Displacing(Arc<Server>);
+
+impl Displacing {
+    fn new(server: Arc<Server>) -> Displacing {
+        server.displacing.fetch_add(1, Ordering::AcqRel);
+        Displacing(server)
+    }
+}
+
+impl Drop for Displacing {
+    fn drop(&mut self) {
+        self.0.displacing.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Server {
@@ -132,28 +151,62 @@ impl Server {
         shutdown: &watch::Receiver<bool>,
     ) {
         let _ = stream.set_nodelay(true);
-        if let Ok(slot) = self.slots.clone().try_acquire_owned() {
-            tasks.spawn(self.clone().connection(stream, slot, shutdown.clone()));
-            return;
+        // While newcomers wait for the places of connections they displaced,
+        // a freed place is theirs: taking it here would leave one of them
+        // without, and refused.
+        if self.displacing.load(Ordering::Acquire) == 0 {
+            if let Ok(slot) = self.slots.clone().try_acquire_owned() {
+                return self.spawn_connection(stream, slot, tasks, shutdown);
+            }
         }
         let Ok(waiting) = self.waiting.clone().try_acquire_owned() else {
             REFUSALS.refused("every connection in use and too many waiting");
             return;
         };
-        let displaced = self.displace_oldest_idle();
-        let (server, shutdown) = (self.clone(), shutdown.clone());
+        if !self.displace_oldest_idle() {
+            // Nobody to displace: every connection is busy, unless one
+            // just ended.
+            if let Ok(slot) = self.slots.clone().try_acquire_owned() {
+                return self.spawn_connection(stream, slot, tasks, shutdown);
+            }
+            tasks.spawn(async move {
+                REFUSALS.refused("every connection busy with a request");
+                refuse(stream).await;
+                drop(waiting);
+            });
+            return;
+        }
+        let displacing = Displacing::new(self.clone());
+        let shutdown = shutdown.clone();
         tasks.spawn(async move {
-            if displaced {
-                let slot = server.slots.clone().acquire_owned();
-                if let Ok(Ok(slot)) = tokio::time::timeout(DISPLACE_WAIT, slot).await {
-                    drop(waiting);
-                    return server.connection(stream, slot, shutdown).await;
-                }
+            let server = displacing.0.clone();
+            let slot = server.slots.clone().acquire_owned();
+            let slot = tokio::time::timeout(DISPLACE_WAIT, slot).await;
+            drop(displacing);
+            if let Ok(Ok(slot)) = slot {
+                drop(waiting);
+                let state = server.register();
+                return server.connection(stream, slot, state, shutdown).await;
             }
             REFUSALS.refused("every connection busy with a request");
             refuse(stream).await;
             drop(waiting);
         });
+    }
+
+    fn spawn_connection(
+        self: &Arc<Self>,
+        stream: TcpStream,
+        slot: OwnedSemaphorePermit,
+        tasks: &mut JoinSet<()>,
+        shutdown: &watch::Receiver<bool>,
+    ) {
+        // Registered here, in accept order, so "idle longest" is exact.
+        let state = self.register();
+        let connection = self
+            .clone()
+            .connection(stream, slot, state, shutdown.clone());
+        tasks.spawn(connection);
     }
 
     /// Tells the connection idle longest to close; false when none is idle.
@@ -168,13 +221,8 @@ impl Server {
         }
     }
 
-    /// Serves one connection until it ends, is displaced, or the server stops.
-    async fn connection(
-        self: Arc<Self>,
-        stream: TcpStream,
-        slot: OwnedSemaphorePermit,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
+    /// A new connection's entry, idle from now.
+    fn register(self: &Arc<Self>) -> Arc<ConnState> {
         let state = Arc::new(ConnState {
             server: self.clone(),
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
@@ -182,6 +230,17 @@ impl Server {
             idle_since: Mutex::new(None),
         });
         state.set_idle();
+        state
+    }
+
+    /// Serves one connection until it ends, is displaced, or the server stops.
+    async fn connection(
+        self: Arc<Self>,
+        stream: TcpStream,
+        slot: OwnedSemaphorePermit,
+        state: Arc<ConnState>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         {
             let per_request = state.clone();
             let router = self.router.clone();
