@@ -247,7 +247,7 @@ impl<H: MailHandler> Sessions<H> {
                         "too many new connections from your address",
                     ),
                 };
-                REFUSALS.refused(log);
+                REFUSALS.refused(&format!("{log} (such as {})", peer.ip()));
                 let line = format!("421 4.7.0 {host} {text}, try again later\r\n");
                 return self.refuse(stream, line);
             }
