@@ -92,6 +92,20 @@ impl Ctx {
         Ok(None)
     }
 
+    /// Whether the token a command carries (reply, confirm, bounce) was
+    /// made by us, checked the way acting on it checks it; commands without
+    /// a token pass. A `false` here is a forged, truncated or mangled
+    /// address, refused before the message is read.
+    pub fn token_verifies(&self, command: &Command) -> bool {
+        let (purpose, token, ids) = match command {
+            Command::Reply(t) => (Purpose::Reply, t, 2),
+            Command::Confirm(t) => (Purpose::Confirm, t, 1),
+            Command::Bounce(t) => (Purpose::Bounce, t, 1),
+            _ => return true,
+        };
+        self.keys.verify(purpose, token, ids).is_some()
+    }
+
     pub async fn list_by_address(&self, address: &str) -> anyhow::Result<List> {
         let key = address.trim().to_ascii_lowercase();
         match self.store.list_by_address(&key).await? {

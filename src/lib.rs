@@ -14,6 +14,7 @@ pub mod email;
 pub mod inbound;
 pub mod lists;
 pub mod membership;
+pub mod net;
 pub mod notices;
 pub mod outbound;
 pub mod posts;

@@ -6,10 +6,10 @@ use crate::app::Ctx;
 use crate::config::Config;
 use crate::inbound::{listener::Handler, pipeline::resume_unhandled, smtp};
 use crate::outbound::transport::Transport;
+use crate::web::server as web;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -23,6 +23,9 @@ pub struct Running {
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    if let Some(l) = crate::net::raise_open_file_limit() {
+        tracing::info!(was = l.was, soft = l.soft, hard = l.hard, "open-file limit");
+    }
     let running = start(config).await?;
     wait_for_signal().await;
     running.stop().await;
@@ -33,20 +36,29 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     let ctx = Ctx::open(config).await?;
     let cfg = ctx.config.clone();
-    let http = TcpListener::bind(cfg.http_addr).await.map_err(|e| {
+    let http = crate::net::listen(cfg.http_addr).map_err(|e| {
         anyhow::anyhow!(
             "cannot listen for HTTP on {}: {e}. Set GAZETTE_HTTP_ADDR to a free address.",
             cfg.http_addr
         )
     })?;
-    let inbound = TcpListener::bind(cfg.inbound_addr).await.map_err(|e| {
+    let inbound = crate::net::listen(cfg.inbound_addr).map_err(|e| {
         anyhow::anyhow!(
             "cannot listen for SMTP on {}: {e}. Set GAZETTE_INBOUND_ADDR to a free address.",
             cfg.inbound_addr
         )
     })?;
+    let metrics = match cfg.metrics_addr {
+        Some(addr) => Some(crate::net::listen(addr).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen for metrics on {addr}: {e}. Set GAZETTE_METRICS_ADDR to a free address, or leave it empty."
+            )
+        })?),
+        None => None,
+    };
     let (http_addr, smtp_addr) = (http.local_addr()?, inbound.local_addr()?);
     tracing::info!(http = %http_addr, smtp = %smtp_addr, outbound = %cfg.smtp_url, "gazette is running");
+    let http_limits = http_limits(&cfg);
     match resume_unhandled(&ctx).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(
@@ -65,24 +77,25 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 
     let mut tasks = JoinSet::new();
     let router = crate::web::router(ctx.clone());
-    let mut http_stop = stopped.clone();
-    tasks.spawn(async move {
-        let shutdown = async move {
-            let _ = http_stop.wait_for(|s| *s).await;
+    tasks.spawn(web::serve(http, router, http_limits, stopped.clone()));
+    if let Some(listener) = metrics {
+        let limits = web::Limits {
+            max_connections: METRICS_CONNECTIONS,
+            header_timeout: cfg.http_header_timeout,
         };
-        if let Err(e) = axum::serve(http, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!(error = %e, "HTTP server stopped");
-        }
-    });
+        let router = crate::web::metrics_router(ctx.clone());
+        tracing::info!(addr = ?listener.local_addr().ok(), "metrics listening");
+        tasks.spawn(web::serve(listener, router, limits, stopped.clone()));
+    }
     let smtp_config = smtp::ServerConfig {
         hostname: cfg.hostname.clone(),
         max_message_bytes: cfg.max_message_bytes,
-        idle_timeout: cfg.inbound_idle_timeout,
+        command_timeout: cfg.inbound_command_timeout,
+        data_timeout: cfg.inbound_idle_timeout,
         max_recipients: 100,
-        max_connections: 256,
+        max_connections: smtp::MAX_SESSIONS,
+        max_per_client: cfg.inbound_max_per_client,
+        connects_per_minute: cfg.inbound_connects_per_minute,
     };
     let handler = Arc::new(Handler { ctx: ctx.clone() });
     let smtp_stop = stopped.clone();
@@ -105,6 +118,34 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         stop,
         tasks,
     })
+}
+
+/// Connections the metrics listener serves at once.
+const METRICS_CONNECTIONS: usize = 16;
+
+/// The public listener's limits: the configured connection cap, lowered
+/// when the open-file limit leaves too little room beside SMTP.
+fn http_limits(cfg: &Config) -> web::Limits {
+    let limit = crate::net::open_file_limit();
+    let (cap, warning) = crate::net::http_connection_cap(
+        cfg.http_max_connections,
+        limit,
+        smtp::MAX_SESSIONS + METRICS_CONNECTIONS,
+        cfg.smtp_max_connections,
+    );
+    if let Some(w) = warning {
+        tracing::warn!("{w}");
+    }
+    tracing::info!(
+        open_files = ?limit,
+        http_connections = cap,
+        smtp_sessions = smtp::MAX_SESSIONS,
+        "connection limits"
+    );
+    web::Limits {
+        max_connections: cap,
+        header_timeout: cfg.http_header_timeout,
+    }
 }
 
 impl Running {

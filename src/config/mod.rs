@@ -36,7 +36,27 @@ pub struct Config {
     pub batch_size: i64,
     pub lease: Duration,
     pub scheduler_tick: Duration,
+    /// Longest wait for the next piece of a DATA body (SMTP/LMTP).
     pub inbound_idle_timeout: Duration,
+    /// Longest wait for the greeting's first command and for each command
+    /// after it (SMTP/LMTP).
+    pub inbound_command_timeout: Duration,
+    /// Most concurrent SMTP/LMTP sessions from one client (an IPv4 address
+    /// or an IPv6 /64).
+    pub inbound_max_per_client: usize,
+    /// Most new SMTP/LMTP connections one client may open per minute; 0
+    /// means no cap.
+    pub inbound_connects_per_minute: u32,
+    /// Most concurrent HTTP connections on the public listener.
+    pub http_max_connections: usize,
+    /// Longest wait for an HTTP request head, after connecting or after the
+    /// previous response (so also the keep-alive idle time).
+    pub http_header_timeout: Duration,
+    /// Where `/metrics` is served on its own; `None` keeps it off every
+    /// listener unless `metrics_token` puts it on the public one.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Bearer token `/metrics` asks for; empty means none.
+    pub metrics_token: String,
     /// How long after the first failure a temporary error stops being retried.
     pub retry_for: Duration,
     pub log: String,
@@ -86,6 +106,13 @@ struct FileConfig {
     lease_secs: Option<u64>,
     scheduler_tick_ms: Option<u64>,
     inbound_idle_timeout_secs: Option<u64>,
+    inbound_command_timeout_secs: Option<u64>,
+    inbound_max_per_client: Option<u64>,
+    inbound_connects_per_minute: Option<u64>,
+    http_max_connections: Option<u64>,
+    http_header_timeout_secs: Option<u64>,
+    metrics_addr: Option<String>,
+    metrics_token: Option<String>,
     retry_for_hours: Option<u64>,
     log: Option<String>,
     dkim_key: Option<String>,
@@ -220,6 +247,53 @@ impl Config {
                 1,
                 3600,
             )?),
+            inbound_command_timeout: Duration::from_secs(parse_num(
+                &pick(
+                    "inbound_command_timeout_secs",
+                    num(file.inbound_command_timeout_secs),
+                    "30",
+                ),
+                1,
+                3600,
+            )?),
+            inbound_max_per_client: parse_num(
+                &pick(
+                    "inbound_max_per_client",
+                    num(file.inbound_max_per_client),
+                    "10",
+                ),
+                1,
+                crate::inbound::smtp::MAX_SESSIONS as u64,
+            )? as usize,
+            inbound_connects_per_minute: parse_num(
+                &pick(
+                    "inbound_connects_per_minute",
+                    num(file.inbound_connects_per_minute),
+                    "60",
+                ),
+                0,
+                1_000_000,
+            )? as u32,
+            http_max_connections: parse_num(
+                &pick(
+                    "http_max_connections",
+                    num(file.http_max_connections),
+                    "512",
+                ),
+                4,
+                1_000_000,
+            )? as usize,
+            http_header_timeout: Duration::from_secs(parse_num(
+                &pick(
+                    "http_header_timeout_secs",
+                    num(file.http_header_timeout_secs),
+                    "10",
+                ),
+                1,
+                300,
+            )?),
+            metrics_addr: parse_optional_addr(&pick("metrics_addr", file.metrics_addr, ""))?,
+            metrics_token: parse_token(&pick("metrics_token", file.metrics_token, ""))?,
             retry_for: Duration::from_secs(
                 3600 * parse_num(
                     &pick("retry_for_hours", num(file.retry_for_hours), "120"),
@@ -333,6 +407,28 @@ fn parse_addr(raw: &Raw) -> Result<SocketAddr, ConfigError> {
             "Write it as 127.0.0.1:2525 or [::]:25 (port 0 picks a free port).",
         )
     })
+}
+
+/// An address to listen on, or `None` when the setting is empty (off).
+fn parse_optional_addr(raw: &Raw) -> Result<Option<SocketAddr>, ConfigError> {
+    if raw.value.trim().is_empty() {
+        return Ok(None);
+    }
+    parse_addr(raw).map(Some)
+}
+
+/// A bearer token: empty (none), or long enough that guessing is hopeless.
+fn parse_token(raw: &Raw) -> Result<String, ConfigError> {
+    let v = raw.value.trim();
+    if !v.is_empty() && (v.len() < 16 || !v.bytes().all(|b| b.is_ascii_graphic())) {
+        return Err(bad(
+            &raw.name,
+            "(hidden)",
+            "a bearer token must be at least 16 printable characters without spaces",
+            "Generate one, e.g. with: openssl rand -hex 24",
+        ));
+    }
+    Ok(v.to_string())
 }
 
 fn parse_separator(raw: &Raw) -> Result<char, ConfigError> {

@@ -281,3 +281,74 @@ fn typos_and_unreachable_links_are_warned_about() {
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     assert_eq!(c.http_addr.to_string(), "127.0.0.1:8081");
 }
+
+#[test]
+fn connection_limits_have_defaults_and_name_themselves() {
+    let c = Config::from_sources(&env(&[("GAZETTE_CONFIG", "/dev/null")])).unwrap();
+    assert_eq!(c.http_max_connections, 512);
+    assert_eq!(c.http_header_timeout, Duration::from_secs(10));
+    assert_eq!(c.inbound_command_timeout, Duration::from_secs(30));
+    assert_eq!(c.inbound_idle_timeout, Duration::from_secs(300));
+    assert_eq!(c.inbound_max_per_client, 10);
+    assert_eq!(c.inbound_connects_per_minute, 60);
+    assert_eq!(c.metrics_addr, None);
+    assert_eq!(c.metrics_token, "");
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+
+    let c = Config::from_sources(&env(&[
+        ("GAZETTE_CONFIG", "/dev/null"),
+        ("GAZETTE_HTTP_MAX_CONNECTIONS", "64"),
+        ("GAZETTE_HTTP_HEADER_TIMEOUT_SECS", "3"),
+        ("GAZETTE_INBOUND_COMMAND_TIMEOUT_SECS", "5"),
+        ("GAZETTE_INBOUND_MAX_PER_CLIENT", "3"),
+        ("GAZETTE_INBOUND_CONNECTS_PER_MINUTE", "0"),
+        ("GAZETTE_METRICS_ADDR", "127.0.0.1:9090"),
+        ("GAZETTE_METRICS_TOKEN", "0123456789abcdef0123"),
+    ]))
+    .unwrap();
+    assert!(c.warnings.is_empty(), "known, not typos: {:?}", c.warnings);
+    assert_eq!(c.http_max_connections, 64);
+    assert_eq!(c.http_header_timeout, Duration::from_secs(3));
+    assert_eq!(c.inbound_command_timeout, Duration::from_secs(5));
+    assert_eq!(c.inbound_max_per_client, 3);
+    assert_eq!(c.inbound_connects_per_minute, 0);
+    assert_eq!(c.metrics_addr.unwrap().to_string(), "127.0.0.1:9090");
+    assert_eq!(c.metrics_token, "0123456789abcdef0123");
+
+    for (setting, value) in [
+        ("GAZETTE_HTTP_MAX_CONNECTIONS", "0"),
+        ("GAZETTE_HTTP_MAX_CONNECTIONS", "lots"),
+        ("GAZETTE_HTTP_HEADER_TIMEOUT_SECS", "0"),
+        ("GAZETTE_INBOUND_COMMAND_TIMEOUT_SECS", "0"),
+        ("GAZETTE_INBOUND_MAX_PER_CLIENT", "0"),
+        ("GAZETTE_INBOUND_MAX_PER_CLIENT", "257"),
+        ("GAZETTE_INBOUND_CONNECTS_PER_MINUTE", "-1"),
+        ("GAZETTE_METRICS_ADDR", "localhost"),
+        ("GAZETTE_METRICS_TOKEN", "short"),
+        ("GAZETTE_METRICS_TOKEN", "has a space in it, sadly"),
+    ] {
+        let e = Config::from_sources(&env(&[("GAZETTE_CONFIG", "/dev/null"), (setting, value)]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(setting), "{setting}={value:?}: {e}");
+    }
+    // A rejected token is not echoed back.
+    let e = Config::from_sources(&env(&[
+        ("GAZETTE_CONFIG", "/dev/null"),
+        ("GAZETTE_METRICS_TOKEN", "secretish"),
+    ]))
+    .unwrap_err()
+    .to_string();
+    assert!(!e.contains("secretish"), "{e}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("g.toml");
+    std::fs::write(
+        &p,
+        "inbound_max_per_client = 4\nmetrics_addr = \"127.0.0.1:9191\"\n",
+    )
+    .unwrap();
+    let c = Config::from_sources(&env(&[("GAZETTE_CONFIG", &p.display().to_string())])).unwrap();
+    assert_eq!(c.inbound_max_per_client, 4);
+    assert_eq!(c.metrics_addr.unwrap().port(), 9191);
+}

@@ -1,10 +1,18 @@
 //! Glue between the SMTP/LMTP protocol server and the pipeline: unknown
-//! recipients are refused at RCPT time (550), accepted messages go through
-//! [`receive`](super::receive) once per recipient.
+//! recipients and forged tokens are refused at RCPT time (550), before any
+//! data is read; accepted messages go through [`receive`](super::receive)
+//! once per recipient.
+//!
+//! Replies say no more than a remote sender needs: every accepted message
+//! gets the same text, whatever became of it (posted, held, ignored), so a
+//! prober learns nothing about who is a member. The log keeps the detail.
 
 use super::pipeline::{receive, InboundError, Incoming};
 use super::smtp::{Envelope, MailHandler, Reply};
 use crate::app::Ctx;
+
+/// The reply to every accepted message.
+pub const ACCEPTED: &str = "message accepted";
 
 pub struct Handler {
     pub ctx: Ctx,
@@ -13,6 +21,13 @@ pub struct Handler {
 impl MailHandler for Handler {
     async fn check_recipient(&self, rcpt: &str) -> Reply {
         match self.ctx.route(rcpt).await {
+            Ok(Some((_, command))) if !self.ctx.token_verifies(&command) => {
+                tracing::info!(
+                    command = command.name(),
+                    "RCPT with a forged or malformed token; refused"
+                );
+                Reply::new(550, "5.1.1", "no such address here")
+            }
             Ok(Some(_)) => Reply::new(250, "2.1.5", "recipient ok"),
             Ok(None) => Reply::new(550, "5.1.1", format!("no such list address here: {rcpt}")),
             Err(e) => {
@@ -35,11 +50,11 @@ impl MailHandler for Handler {
                 trace: &trace,
             };
             let reply = match receive(&self.ctx, &incoming).await {
-                Ok(r) => Reply::new(
-                    250,
-                    "2.0.0",
-                    format!("accepted as #{} ({})", r.inbound_id, r.outcome.status),
-                ),
+                Ok(r) => {
+                    // The pipeline has logged what became of it.
+                    tracing::debug!(inbound = r.inbound_id, duplicate = r.duplicate, "accepted");
+                    Reply::ok(ACCEPTED)
+                }
                 Err(InboundError::TooBig { .. }) => Reply::new(552, "5.3.4", "message too big"),
                 Err(InboundError::Empty) => Reply::new(554, "5.6.0", "empty message"),
                 Err(InboundError::Temporary(e)) => {

@@ -9,6 +9,7 @@
 //! DSN — put a full MTA in front when those are needed.
 
 mod body;
+mod clients;
 mod conn;
 mod session;
 #[cfg(test)]
@@ -28,17 +29,35 @@ use tracing::Instrument;
 /// once shutdown has begun; idle sessions are closed at once.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// Most concurrent sessions `gazette serve` runs.
+pub const MAX_SESSIONS: usize = 256;
+
+/// Most connections being told `421` at once; past it, new ones are closed
+/// without a word, so refusing costs no more than a few descriptors.
+const MAX_REFUSING: usize = 32;
+
+static REFUSALS: crate::net::RefusalLog = crate::net::RefusalLog::new("SMTP");
+
 pub struct ServerConfig {
     /// Our name in the greeting and replies.
     pub hostname: String,
     /// Largest message accepted, after dot-unstuffing; advertised as SIZE.
     pub max_message_bytes: usize,
-    /// Longest wait for the client's next command or next piece of DATA.
-    pub idle_timeout: Duration,
+    /// Longest wait for the first command after the greeting, and for each
+    /// command after that: a client holding a slot must keep talking.
+    pub command_timeout: Duration,
+    /// Longest wait for the next piece of a DATA body.
+    pub data_timeout: Duration,
     /// Most recipients in one transaction; more get `452 4.5.3`.
     pub max_recipients: usize,
     /// Most concurrent sessions; more clients get `421` and are closed.
     pub max_connections: usize,
+    /// Most concurrent sessions from one client (an IPv4 address or an
+    /// IPv6 /64); more get `421 4.7.0` and are closed.
+    pub max_per_client: usize,
+    /// Most new connections one client may open per minute; more get
+    /// `421 4.7.0` and are closed. 0 means no cap.
+    pub connects_per_minute: u32,
 }
 
 /// An SMTP reply: a three-digit code, an optional RFC 3463 enhanced status
@@ -168,6 +187,8 @@ pub async fn serve<H: MailHandler>(
 ) -> std::io::Result<()> {
     let mut sessions = Sessions {
         slots: Arc::new(Semaphore::new(config.max_connections)),
+        refusing: Arc::new(Semaphore::new(MAX_REFUSING)),
+        clients: clients::Clients::new(config.max_per_client, config.connects_per_minute),
         config: Arc::new(config),
         handler,
         shutdown: shutdown.clone(),
@@ -201,6 +222,9 @@ struct Sessions<H> {
     config: Arc<ServerConfig>,
     handler: Arc<H>,
     slots: Arc<Semaphore>,
+    /// Connections being told `421`.
+    refusing: Arc<Semaphore>,
+    clients: Arc<clients::Clients>,
     shutdown: watch::Receiver<bool>,
     tasks: JoinSet<()>,
 }
@@ -209,12 +233,29 @@ impl<H: MailHandler> Sessions<H> {
     fn admit(&mut self, stream: TcpStream, peer: SocketAddr) {
         // Replies are batched by the session, so Nagle would only add delay.
         let _ = stream.set_nodelay(true);
+        let host = &self.config.hostname;
+        let client = match self.clients.admit(peer.ip()) {
+            Ok(client) => client,
+            Err(why) => {
+                let (log, text) = match why {
+                    clients::Refusal::TooMany => (
+                        "too many sessions from one client",
+                        "too many connections from your address",
+                    ),
+                    clients::Refusal::TooFast => (
+                        "one client connecting too often",
+                        "too many new connections from your address",
+                    ),
+                };
+                REFUSALS.refused(&format!("{log} (such as {})", peer.ip()));
+                let line = format!("421 4.7.0 {host} {text}, try again later\r\n");
+                return self.refuse(stream, line);
+            }
+        };
         let Ok(slot) = self.slots.clone().try_acquire_owned() else {
-            let limit = self.config.max_connections;
-            tracing::warn!(%peer, limit, "too many SMTP connections; refusing");
-            self.tasks
-                .spawn(refuse(stream, self.config.hostname.clone()));
-            return;
+            REFUSALS.refused("all sessions in use");
+            let line = format!("421 4.3.2 {host} too many connections, try again later\r\n");
+            return self.refuse(stream, line);
         };
         let session = session::run(
             stream,
@@ -227,10 +268,22 @@ impl<H: MailHandler> Sessions<H> {
         self.tasks.spawn(
             async move {
                 session.await;
-                drop(slot);
+                drop((slot, client));
             }
             .instrument(span),
         );
+    }
+
+    /// Tells a client `line` and closes, in a task of its own while few
+    /// are; at once and without a word when many are.
+    fn refuse(&mut self, stream: TcpStream, line: String) {
+        let Ok(refusing) = self.refusing.clone().try_acquire_owned() else {
+            return;
+        };
+        self.tasks.spawn(async move {
+            refuse(stream, line).await;
+            drop(refusing);
+        });
     }
 }
 
@@ -256,8 +309,7 @@ async fn drain(mut sessions: JoinSet<()>) {
     }
 }
 
-async fn refuse(mut stream: TcpStream, hostname: String) {
-    let line = format!("421 4.3.2 {hostname} too many connections, try again later\r\n");
+async fn refuse(mut stream: TcpStream, line: String) {
     let send = async {
         stream.write_all(line.as_bytes()).await?;
         stream.shutdown().await

@@ -1,13 +1,27 @@
 //! `/metrics` in the Prometheus text format, read from the store so every
 //! worker reports the same, shared numbers.
+//!
+//! The numbers name lists and count members, so they are not for everyone:
+//! they are served on their own listener (`GAZETTE_METRICS_ADDR`), or on
+//! the public one only to a client with `GAZETTE_METRICS_TOKEN`.
 
+use super::bearer;
 use crate::app::Ctx;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::fmt::Write;
 
-pub async fn metrics(State(ctx): State<Ctx>) -> Response {
+pub async fn metrics(State(ctx): State<Ctx>, headers: HeaderMap) -> Response {
+    let token = &ctx.config.metrics_token;
+    if !token.is_empty() && !bearer::matches(&headers, token) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "missing or wrong bearer token (GAZETTE_METRICS_TOKEN)\n",
+        )
+            .into_response();
+    }
     match render(&ctx).await {
         Ok(body) => (
             StatusCode::OK,
@@ -21,6 +35,15 @@ pub async fn metrics(State(ctx): State<Ctx>) -> Response {
         )
             .into_response(),
     }
+}
+
+/// `/metrics` on the public listener when it is not served there.
+pub async fn not_here() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        "metrics are not served on this listener; set GAZETTE_METRICS_ADDR (a listener of their own) or GAZETTE_METRICS_TOKEN (a bearer token for this one)\n",
+    )
+        .into_response()
 }
 
 async fn render(ctx: &Ctx) -> anyhow::Result<String> {

@@ -4,13 +4,11 @@
 
 use crate::address::Command;
 use crate::app::Ctx;
-use crate::inbound::{receive, InboundError, Incoming};
 use crate::membership::{self, mode_label, Confirmed};
 use crate::store::{DeliveryMode, MemberStatus, StoredEnum};
 use askama::Template;
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
@@ -256,92 +254,4 @@ pub async fn unsubscribe(State(ctx): State<Ctx>, Path(token): Path<String>) -> R
         ),
         Err(e) => server_error(e),
     }
-}
-
-#[derive(Deserialize)]
-pub struct InboundQuery {
-    recipient: String,
-    /// The envelope sender; empty for `<>`, absent when unknown.
-    sender: Option<String>,
-}
-
-/// Raw MIME over HTTP, for MTAs and services that deliver by webhook.
-/// Authenticated with the shared secret `GAZETTE_INBOUND_SECRET` as a
-/// bearer token; disabled while that secret is empty.
-pub async fn inbound(
-    State(ctx): State<Ctx>,
-    headers: HeaderMap,
-    Query(q): Query<InboundQuery>,
-    body: Bytes,
-) -> Response {
-    let secret = &ctx.config.inbound_secret;
-    if secret.is_empty() {
-        return (
-            StatusCode::NOT_FOUND,
-            "inbound over HTTP is disabled; set GAZETTE_INBOUND_SECRET to enable it\n",
-        )
-            .into_response();
-    }
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !constant_time_eq(given.as_bytes(), secret.as_bytes()) {
-        return (StatusCode::UNAUTHORIZED, "missing or wrong bearer token\n").into_response();
-    }
-    match ctx.route(&q.recipient).await {
-        Ok(Some(_)) => {}
-        Ok(None) => {
-            return (
-                StatusCode::NOT_FOUND,
-                format!("no such list address: {}\n", q.recipient),
-            )
-                .into_response()
-        }
-        Err(e) => {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("temporary failure, try again later: {e}\n"),
-            )
-                .into_response()
-        }
-    }
-    let incoming = Incoming {
-        transport: "http",
-        mail_from: q.sender.as_deref(),
-        recipient: &q.recipient,
-        raw: &body,
-        trace: "",
-    };
-    match receive(&ctx, &incoming).await {
-        Ok(r) => (
-            StatusCode::OK,
-            axum::Json(serde_json::json!({
-                "id": r.inbound_id,
-                "duplicate": r.duplicate,
-                "status": r.outcome.status,
-                "kind": r.outcome.kind,
-                "reason": r.outcome.reason,
-            })),
-        )
-            .into_response(),
-        Err(e @ InboundError::TooBig { .. }) => {
-            (StatusCode::PAYLOAD_TOO_LARGE, format!("{e}\n")).into_response()
-        }
-        Err(e @ InboundError::Empty) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
-        Err(e @ InboundError::Temporary(_)) => {
-            (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response()
-        }
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    use sha2::{Digest, Sha256};
-    // Compare digests so the time taken does not reveal the secret's length.
-    let (x, y) = (Sha256::digest(a), Sha256::digest(b));
-    x.iter()
-        .zip(y.iter())
-        .fold(0u8, |acc, (p, q)| acc | (p ^ q))
-        == 0
 }

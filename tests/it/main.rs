@@ -9,6 +9,7 @@ mod classify_fuzz;
 mod delivery_faults;
 mod digest_schedule;
 mod dkim;
+mod doors;
 mod email_loop;
 mod inbound_edges;
 mod inbound_trust;

@@ -10,7 +10,13 @@ use gazette::email::EmailAddress;
 async fn unsubscribe_page_offers_modes_and_only_post_acts() {
     for db in databases().await {
         eprintln!("--- web pages on {}", db.label);
-        let app = spawn_app(&db, "file:///nonexistent", &[]).await;
+        let metrics_addr = format!("127.0.0.1:{}", free_port());
+        let app = spawn_app(
+            &db,
+            "file:///nonexistent",
+            &[("GAZETTE_METRICS_ADDR", &metrics_addr)],
+        )
+        .await;
         let list = seed_list(&app.ctx, 2).await;
         let e = EmailAddress::parse("m1@example.org").unwrap();
         let m = gazette::membership::find(&app.ctx, &list, &e)
@@ -59,7 +65,7 @@ async fn unsubscribe_page_offers_modes_and_only_post_acts() {
 
         let base = format!("http://{}", app.http_addr);
         assert_eq!(http("GET", &format!("{base}/healthz"), "").await.0, 200);
-        let (status, metrics) = http("GET", &format!("{base}/metrics"), "").await;
+        let (status, metrics) = http("GET", &format!("http://{metrics_addr}/metrics"), "").await;
         assert_eq!(status, 200);
         assert!(
             metrics.contains(

@@ -1,5 +1,6 @@
-//! One session's connection: buffered reads with the idle timeout and the
-//! shutdown signal applied to every wait, and replies batched until the
+//! One session's connection: buffered reads with a timeout and the
+//! shutdown signal applied to every wait (the short command timeout between
+//! commands, the longer data timeout only while a DATA body streams), and replies batched until the
 //! client has been answered everything it pipelined (RFC 2920).
 //!
 //! All reads go through one `BufReader`, so bytes a pipelining client sent
@@ -42,20 +43,29 @@ pub(super) struct Conn {
     reader: BufReader<OwnedReadHalf>,
     writer: OwnedWriteHalf,
     out: Vec<u8>,
-    idle: Duration,
+    /// Longest wait for a command line, or for the client to take a reply.
+    command_timeout: Duration,
+    /// Longest wait for the next piece of a DATA body.
+    data_timeout: Duration,
     shutdown: watch::Receiver<bool>,
     /// When this session first saw the shutdown signal.
     draining_since: Option<Instant>,
 }
 
 impl Conn {
-    pub(super) fn new(stream: TcpStream, idle: Duration, shutdown: watch::Receiver<bool>) -> Conn {
+    pub(super) fn new(
+        stream: TcpStream,
+        command_timeout: Duration,
+        data_timeout: Duration,
+        shutdown: watch::Receiver<bool>,
+    ) -> Conn {
         let (read, write) = stream.into_split();
         Conn {
             reader: BufReader::new(read),
             writer: write,
             out: Vec::new(),
-            idle,
+            command_timeout,
+            data_timeout,
             shutdown,
             draining_since: None,
         }
@@ -70,7 +80,8 @@ impl Conn {
         if self.out.is_empty() {
             return Ok(());
         }
-        match tokio::time::timeout(self.idle, self.writer.write_all(&self.out)).await {
+        let write = self.writer.write_all(&self.out);
+        match tokio::time::timeout(self.command_timeout, write).await {
             Ok(Ok(())) => {
                 self.out.clear();
                 Ok(())
@@ -105,11 +116,17 @@ impl Conn {
     }
 
     /// Waits until input is buffered and returns how much; 0 at end of input.
-    /// `by` is when the whole line or body must have arrived: a client that
+    /// `idle` is the longest wait for the next byte; `by` is when the whole
+    /// line or body must have arrived: a client that
     /// trickles one byte at a time cannot hold a slot past it. On shutdown,
     /// a session outside a transaction ends at once; inside one it gets
     /// [`SHUTDOWN_GRACE`] to finish.
-    async fn fill(&mut self, in_transaction: bool, by: Instant) -> Result<usize, End> {
+    async fn fill(
+        &mut self,
+        in_transaction: bool,
+        idle: Duration,
+        by: Instant,
+    ) -> Result<usize, End> {
         loop {
             let buffered = self.reader.buffer().len();
             if buffered > 0 {
@@ -117,7 +134,7 @@ impl Conn {
             }
             // About to wait on the client, which may be waiting on us.
             self.flush().await?;
-            let idle_deadline = (Instant::now() + self.idle).min(by);
+            let idle_deadline = (Instant::now() + idle).min(by);
             let (deadline, grace_ends) = match self.draining_since {
                 Some(since) if since + SHUTDOWN_GRACE < idle_deadline => {
                     (since + SHUTDOWN_GRACE, true)
@@ -155,9 +172,10 @@ impl Conn {
     ) -> Result<Line, End> {
         let mut line = Vec::new();
         let mut too_long = false;
-        let by = Instant::now() + self.idle;
+        let idle = self.command_timeout;
+        let by = Instant::now() + idle;
         loop {
-            if self.fill(in_transaction, by).await? == 0 {
+            if self.fill(in_transaction, idle, by).await? == 0 {
                 return Ok(Line::Eof);
             }
             let buf = self.reader.buffer();
@@ -186,9 +204,10 @@ impl Conn {
     /// Reads a DATA body through `decoder`, up to and including the final `.`.
     pub(super) async fn read_body(&mut self, decoder: &mut DotDecoder) -> Result<(), End> {
         // RFC 5321 4.5.3.2 gives a whole message 10 minutes.
-        let by = Instant::now() + self.idle.max(BODY_TIME);
+        let idle = self.data_timeout;
+        let by = Instant::now() + idle.max(BODY_TIME);
         loop {
-            if self.fill(true, by).await? == 0 {
+            if self.fill(true, idle, by).await? == 0 {
                 return Err(End::Closed);
             }
             let (used, done) = decoder.feed(self.reader.buffer());

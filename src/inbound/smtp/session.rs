@@ -28,7 +28,12 @@ pub(super) async fn run<H: MailHandler>(
     shutdown: watch::Receiver<bool>,
 ) {
     let mut session = Session {
-        conn: Conn::new(stream, config.idle_timeout, shutdown),
+        conn: Conn::new(
+            stream,
+            config.command_timeout,
+            config.data_timeout,
+            shutdown,
+        ),
         config,
         handler,
         peer,

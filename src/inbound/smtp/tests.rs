@@ -47,9 +47,12 @@ fn config() -> ServerConfig {
     ServerConfig {
         hostname: "mx.test".into(),
         max_message_bytes: 1000,
-        idle_timeout: Duration::from_secs(5),
+        command_timeout: Duration::from_secs(5),
+        data_timeout: Duration::from_secs(5),
         max_recipients: 3,
         max_connections: 8,
+        max_per_client: 8,
+        connects_per_minute: 0,
     }
 }
 
@@ -359,24 +362,104 @@ async fn command_errors() {
 }
 
 #[tokio::test]
-async fn idle_timeout_closes_with_421() {
+async fn command_timeout_closes_with_421() {
     let mut cfg = config();
-    cfg.idle_timeout = Duration::from_millis(200);
+    cfg.command_timeout = Duration::from_millis(200);
+    cfg.data_timeout = Duration::from_secs(30);
     let server = start(cfg).await;
+    // Before the first command...
     let mut c = Client::open(server.addr).await;
     assert!(c.reply().await.starts_with("421 4.4.2"));
     assert!(c.closed().await);
-
-    // Also in the middle of DATA.
+    // ...and between commands, in a transaction too: the long data
+    // timeout (longer than `reply` waits) does not apply there.
     let mut c = Client::open(server.addr).await;
     c.expect("EHLO client", "250").await;
+    c.expect("MAIL FROM:<a@x>", "250").await;
+    assert!(c.reply().await.starts_with("421 4.4.2"));
+    assert!(c.closed().await);
+}
+
+#[tokio::test]
+async fn data_gets_the_long_timeout_only_while_it_streams() {
+    let mut cfg = config();
+    cfg.command_timeout = Duration::from_millis(300);
+    cfg.data_timeout = Duration::from_millis(1500);
+    let server = start(cfg).await;
+    let mut c = Client::open(server.addr).await;
+    c.expect("EHLO client", "250").await;
+    c.expect("MAIL FROM:<a@x>", "250").await;
+    c.expect("RCPT TO:<b@l>", "250").await;
+    c.expect("DATA", "354").await;
+    // Pauses longer than the command timeout are fine inside DATA.
+    for piece in ["Subject: slow\r\n", "\r\nbody\r\n"] {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        c.send(piece).await;
+    }
+    c.expect(".", "250").await;
+    assert_eq!(server.handler.messages().len(), 1);
+
+    // A body that stops arriving is cut after the data timeout.
     c.expect("MAIL FROM:<a@x>", "250").await;
     c.expect("RCPT TO:<b@l>", "250").await;
     c.expect("DATA", "354").await;
     c.send("half a messa").await;
     assert!(c.reply().await.starts_with("421 4.4.2"));
     assert!(c.closed().await);
-    assert!(server.handler.messages().is_empty());
+    assert_eq!(server.handler.messages().len(), 1);
+}
+
+/// Connects from `source` (a loopback address) to `addr`.
+async fn connect_from(source: &str, addr: SocketAddr) -> Client {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    let (read, write) = socket.connect(addr).await.unwrap().into_split();
+    Client {
+        reader: BufReader::new(read),
+        writer: write,
+    }
+}
+
+#[tokio::test]
+async fn one_client_gets_its_share_of_sessions() {
+    let mut cfg = config();
+    cfg.max_per_client = 2;
+    let server = start(cfg).await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut c = connect_from("127.0.0.1", server.addr).await;
+        assert!(c.reply().await.starts_with("220"));
+        held.push(c);
+    }
+    let mut third = connect_from("127.0.0.1", server.addr).await;
+    let refusal = third.reply().await;
+    assert!(refusal.starts_with("421 4.7.0"), "{refusal}");
+    assert!(third.closed().await);
+    // Another client is let in while the first is at its cap.
+    let mut other = connect_from("127.0.0.2", server.addr).await;
+    assert!(other.reply().await.starts_with("220"));
+    other.expect("QUIT", "221").await;
+    for c in &mut held {
+        c.expect("NOOP", "250").await;
+    }
+}
+
+#[tokio::test]
+async fn one_client_may_connect_only_so_often() {
+    let mut cfg = config();
+    cfg.connects_per_minute = 3;
+    let server = start(cfg).await;
+    for _ in 0..3 {
+        let mut c = connect_from("127.0.0.1", server.addr).await;
+        assert!(c.reply().await.starts_with("220"));
+        c.expect("QUIT", "221").await;
+    }
+    let mut fourth = connect_from("127.0.0.1", server.addr).await;
+    let refusal = fourth.reply().await;
+    assert!(refusal.starts_with("421 4.7.0"), "{refusal}");
+    assert!(fourth.closed().await);
+    let mut other = connect_from("127.0.0.2", server.addr).await;
+    assert!(other.reply().await.starts_with("220"));
 }
 
 #[tokio::test]

@@ -140,9 +140,12 @@ impl Sink {
         let config = ServerConfig {
             hostname: "sink.test".into(),
             max_message_bytes: 50 << 20,
-            idle_timeout,
+            command_timeout: idle_timeout,
+            data_timeout: idle_timeout,
             max_recipients: 100,
             max_connections: 64,
+            max_per_client: 64,
+            connects_per_minute: 0,
         };
         tokio::spawn(serve(listener, config, handler, stopped));
         Sink {
