@@ -47,16 +47,15 @@ impl Ctx {
                 None
             }
         };
-        let store = Store::connect(&config.database_url).await?;
+        let store = Store::connect(config.database_url.expose()).await?;
         store.migrate().await?;
-        let secret = if config.secret.is_empty() {
-            store.token_secret().await?
-        } else {
-            config.secret.clone()
-        };
+        let (keys, warnings) = crate::token_secret::load(&config, &store).await?;
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
         Ok(Ctx {
             store,
-            keys: TokenKey::new(secret.as_bytes()),
+            keys,
             config: Arc::new(config),
             outbox_wake: Arc::new(Notify::new()),
             render_cache: Arc::default(),

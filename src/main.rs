@@ -27,17 +27,13 @@ fn main() {
         (gazette::cli::Cmd::Serve, _) => config.log.clone(),
         _ => "warn".into(),
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+    gazette::logging::init(&level);
     quiet_broken_pipe();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
     let code = match runtime.block_on(run(cli, config)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("gazette: {e:#}");
+            eprintln!("gazette: {}", gazette::redact::terminal(&format!("{e:#}")));
             // A setting found bad only when used (the DKIM key file) is
             // still a configuration error.
             if e.downcast_ref::<gazette::config::ConfigError>().is_some() {

@@ -31,7 +31,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
 }
 
 async fn migrate(config: Config) -> anyhow::Result<i32> {
-    let store = crate::store::Store::connect(&config.database_url).await?;
+    let store = crate::store::Store::connect(config.database_url.expose()).await?;
     let applied = store.migrate().await?;
     if applied.is_empty() {
         println!("database is up to date");

@@ -10,12 +10,14 @@ use std::time::Duration;
 
 mod smtp;
 
-use smtp::{hide_password, parse_smtp_url};
+use crate::secret::Secret;
+use smtp::parse_smtp_url;
 pub use smtp::{is_loopback_host, SmtpTarget, SmtpTls};
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub database_url: String,
+    /// May hold a password; [`crate::redact::url`] shows it safely.
+    pub database_url: Secret<String>,
     pub smtp: SmtpTarget,
     /// `GAZETTE_SMTP_URL` as given but with the password hidden, for logs.
     pub smtp_url: String,
@@ -23,9 +25,10 @@ pub struct Config {
     pub http_addr: SocketAddr,
     pub base_url: String,
     /// Shared secret for `POST /inbound` (raw MIME over HTTP); disabled when empty.
-    pub inbound_secret: String,
-    /// Token secret; when empty the one stored in the database is used.
-    pub secret: String,
+    pub inbound_secret: Secret<String>,
+    /// Token key (`GAZETTE_SECRET`, at least 32 bytes); when empty, a
+    /// generated one is used (see [`crate::token_secret`]).
+    pub secret: Secret<String>,
     pub hostname: String,
     pub separator: char,
     pub max_message_bytes: usize,
@@ -56,7 +59,7 @@ pub struct Config {
     /// listener unless `metrics_token` puts it on the public one.
     pub metrics_addr: Option<SocketAddr>,
     /// Bearer token `/metrics` asks for; empty means none.
-    pub metrics_token: String,
+    pub metrics_token: Secret<String>,
     /// How long after the first failure a temporary error stops being retried.
     pub retry_for: Duration,
     pub log: String,
@@ -200,14 +203,14 @@ impl Config {
             &pick("dkim_domain", file.dkim_domain, ""),
         )?;
         let c = Config {
-            database_url: parse_database_url(&database_url)?,
+            database_url: parse_database_url(&database_url)?.into(),
             smtp: parse_smtp_url(&smtp_url)?,
-            smtp_url: hide_password(smtp_url.value.trim()),
+            smtp_url: crate::redact::url(smtp_url.value.trim()),
             inbound_addr: parse_addr(&inbound_addr)?,
             http_addr: parse_addr(&http_addr)?,
             base_url: String::new(),
-            inbound_secret: pick("inbound_secret", file.inbound_secret, "").value,
-            secret: pick("secret", file.secret, "").value,
+            inbound_secret: pick("inbound_secret", file.inbound_secret, "").value.into(),
+            secret: parse_secret(&pick("secret", file.secret, ""))?.into(),
             hostname: hostname.value,
             separator: parse_separator(&separator)?,
             max_message_bytes: parse_num(
@@ -293,7 +296,7 @@ impl Config {
                 300,
             )?),
             metrics_addr: parse_optional_addr(&pick("metrics_addr", file.metrics_addr, ""))?,
-            metrics_token: parse_token(&pick("metrics_token", file.metrics_token, ""))?,
+            metrics_token: parse_token(&pick("metrics_token", file.metrics_token, ""))?.into(),
             retry_for: Duration::from_secs(
                 3600 * parse_num(
                     &pick("retry_for_hours", num(file.retry_for_hours), "120"),
@@ -385,7 +388,7 @@ fn parse_database_url(raw: &Raw) -> Result<String, ConfigError> {
     } else {
         Err(bad(
             &raw.name,
-            v,
+            &crate::redact::url(v),
             "gazette speaks SQLite and PostgreSQL only",
             "Use sqlite://gazette.db?mode=rwc (the default) or postgres://user@host/db.",
         ))
@@ -430,6 +433,27 @@ fn parse_token(raw: &Raw) -> Result<String, ConfigError> {
     }
     Ok(v.to_string())
 }
+
+/// The token key: empty (a generated one is used) or at least
+/// [`MIN_SECRET_BYTES`] bytes, so that it cannot be guessed.
+fn parse_secret(raw: &Raw) -> Result<String, ConfigError> {
+    let v = raw.value.trim();
+    if !v.is_empty() && v.len() < MIN_SECRET_BYTES {
+        return Err(bad(
+            &raw.name,
+            "(hidden)",
+            format!(
+                "the token key is {} bytes long; it must be at least {MIN_SECRET_BYTES}, or anyone could guess it and forge reply, confirm and unsubscribe links",
+                v.len()
+            ),
+            "Generate one with: openssl rand -hex 32 (and give every gazette process the same), or leave it empty to let gazette generate and keep one.",
+        ));
+    }
+    Ok(v.to_string())
+}
+
+/// Shortest `GAZETTE_SECRET` accepted.
+pub const MIN_SECRET_BYTES: usize = 32;
 
 fn parse_separator(raw: &Raw) -> Result<char, ConfigError> {
     let mut chars = raw.value.chars();

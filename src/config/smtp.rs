@@ -3,6 +3,7 @@
 //! a relay is encrypted (`?tls=`).
 
 use super::{bad, ConfigError, Raw};
+use crate::secret::Secret;
 use std::path::PathBuf;
 
 /// Where outgoing mail goes.
@@ -15,7 +16,8 @@ pub enum SmtpTarget {
         host: String,
         port: u16,
         tls: SmtpTls,
-        credentials: Option<(String, String)>,
+        /// User name and password for AUTH.
+        credentials: Option<(String, Secret<String>)>,
     },
 }
 
@@ -61,27 +63,8 @@ pub fn is_loopback_host(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// `smtps://user:secret@host` as `smtps://user:***@host`: the URL goes to
-/// logs and error messages, the password must not.
-pub(super) fn hide_password(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_string();
-    };
-    let rest = &url[scheme_end..];
-    let host_start = rest.rfind('@');
-    match host_start.and_then(|at| rest[..at].find(':').map(|colon| (colon, at))) {
-        Some((colon, at)) => format!(
-            "{}{}:***{}",
-            &url[..scheme_end],
-            &rest[..colon],
-            &rest[at..]
-        ),
-        None => url.to_string(),
-    }
-}
-
 pub(super) fn parse_smtp_url(raw: &Raw) -> Result<SmtpTarget, ConfigError> {
-    let shown = hide_password(raw.value.trim());
+    let shown = crate::redact::url(raw.value.trim());
     let v = shown.as_str();
     let url = raw.value.trim();
     let fix = "Use file://DIR (writes .eml files), smtp://host:port or smtps://user:pass@host.";
@@ -110,7 +93,10 @@ pub(super) fn parse_smtp_url(raw: &Raw) -> Result<SmtpTarget, ConfigError> {
     let (credentials, hostport) = match rest.rsplit_once('@') {
         Some((auth, hp)) => {
             let (user, pass) = auth.split_once(':').unwrap_or((auth, ""));
-            (Some((percent_decode(user), percent_decode(pass))), hp)
+            (
+                Some((percent_decode(user), percent_decode(pass).into())),
+                hp,
+            )
         }
         None => (None, rest),
     };

@@ -13,7 +13,7 @@ fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 #[test]
 fn defaults_are_embedded() {
     let c = Config::from_sources(&env(&[("GAZETTE_CONFIG", "/dev/null")])).unwrap();
-    assert_eq!(c.database_url, "sqlite://gazette.db?mode=rwc");
+    assert_eq!(c.database_url.expose(), "sqlite://gazette.db?mode=rwc");
     assert_eq!(c.smtp, SmtpTarget::Files("outbox".into()));
     assert_eq!(c.inbound_addr.to_string(), "127.0.0.1:2525");
     assert_eq!(c.base_url, "http://127.0.0.1:8080");
@@ -163,12 +163,86 @@ fn passwords_stay_out_of_logs_and_errors() {
     assert_eq!(c.smtp_url, "smtps://me%40x.org:***@mail.x.org:465");
     let e = smtp("smtp://me:s3cret@relay.example.net?tls=bogus").unwrap_err();
     assert!(!e.contains("s3cret") && e.contains("me:***@relay"), "{e}");
-    assert_eq!(hide_password("smtp://relay:25"), "smtp://relay:25");
-    assert_eq!(
-        hide_password("smtp://user@relay:25"),
-        "smtp://user@relay:25"
+}
+
+/// A database URL gazette does not speak is echoed without its password.
+#[test]
+fn unknown_database_schemes_hide_the_password() {
+    let e = Config::from_sources(&env(&[
+        ("GAZETTE_CONFIG", "/dev/null"),
+        (
+            "GAZETTE_DATABASE_URL",
+            "mysql://admin:hunter2pass@db.example.net/gazette",
+        ),
+    ]))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("GAZETTE_DATABASE_URL"), "{e}");
+    assert!(!e.contains("hunter2pass"), "{e}");
+    assert!(
+        e.contains("mysql://admin:***@db.example.net/gazette"),
+        "{e}"
     );
-    assert_eq!(hide_password("file://outbox"), "file://outbox");
+}
+
+/// A configured token key shorter than 32 bytes stops start-up with a
+/// message saying how to make one, and does not echo it.
+#[test]
+fn short_token_keys_are_refused() {
+    let e = Config::from_sources(&env(&[
+        ("GAZETTE_CONFIG", "/dev/null"),
+        ("GAZETTE_SECRET", "tooshort-but-secret"),
+    ]))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("GAZETTE_SECRET") && e.contains("32"), "{e}");
+    assert!(e.contains("openssl rand -hex 32"), "{e}");
+    assert!(!e.contains("tooshort-but-secret"), "{e}");
+    let long = "0123456789abcdef0123456789abcdef";
+    let c = Config::from_sources(&env(&[
+        ("GAZETTE_CONFIG", "/dev/null"),
+        ("GAZETTE_SECRET", long),
+    ]))
+    .unwrap();
+    assert_eq!(c.secret.expose(), long);
+    let c = Config::from_sources(&env(&[("GAZETTE_CONFIG", "/dev/null")])).unwrap();
+    assert!(c.secret.is_empty());
+}
+
+/// `{:?}` of a configuration (in a log, a panic, a test failure) shows no
+/// password, token key, inbound secret or metrics token.
+#[test]
+fn debug_output_holds_no_secret() {
+    let c = Config::from_sources(&env(&[
+        ("GAZETTE_CONFIG", "/dev/null"),
+        (
+            "GAZETTE_SMTP_URL",
+            "smtps://mailer:relay-pass-1234@mail.example.net",
+        ),
+        (
+            "GAZETTE_DATABASE_URL",
+            "postgres://gz:db-pass-5678@db.example.net/gz",
+        ),
+        ("GAZETTE_SECRET", "token-key-0123456789abcdef0123456789"),
+        ("GAZETTE_INBOUND_SECRET", "inbound-secret-abcdef"),
+        ("GAZETTE_METRICS_TOKEN", "metrics-token-0123456789"),
+    ]))
+    .unwrap();
+    let shown = format!("{c:?}\n{c:#?}\n{:?}", c.smtp);
+    for secret in [
+        "relay-pass-1234",
+        "db-pass-5678",
+        "token-key-0123456789abcdef0123456789",
+        "inbound-secret-abcdef",
+        "metrics-token-0123456789",
+    ] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    // What is not secret is still there to debug with.
+    assert!(
+        shown.contains("mail.example.net") && shown.contains("mailer"),
+        "{shown}"
+    );
 }
 
 #[test]
@@ -292,7 +366,7 @@ fn connection_limits_have_defaults_and_name_themselves() {
     assert_eq!(c.inbound_max_per_client, 10);
     assert_eq!(c.inbound_connects_per_minute, 60);
     assert_eq!(c.metrics_addr, None);
-    assert_eq!(c.metrics_token, "");
+    assert!(c.metrics_token.is_empty());
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
 
     let c = Config::from_sources(&env(&[
@@ -313,7 +387,7 @@ fn connection_limits_have_defaults_and_name_themselves() {
     assert_eq!(c.inbound_max_per_client, 3);
     assert_eq!(c.inbound_connects_per_minute, 0);
     assert_eq!(c.metrics_addr.unwrap().to_string(), "127.0.0.1:9090");
-    assert_eq!(c.metrics_token, "0123456789abcdef0123");
+    assert_eq!(c.metrics_token.expose(), "0123456789abcdef0123");
 
     for (setting, value) in [
         ("GAZETTE_HTTP_MAX_CONNECTIONS", "0"),

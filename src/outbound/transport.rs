@@ -118,19 +118,31 @@ async fn write_file(
     envelope_from: &str,
     message: &[u8],
 ) -> Result<String, SendError> {
-    tokio::fs::create_dir_all(dir)
-        .await
-        .map_err(|e| SendError::Temporary(format!("cannot create {}: {e}", dir.display())))?;
     let path = dir.join(format!("{name}.eml"));
     let tmp = dir.join(format!(".{name}.eml.tmp"));
     let mut bytes = format!("Return-Path: <{envelope_from}>\r\n").into_bytes();
     bytes.extend_from_slice(message);
-    // Write then rename, so a reader never sees half a message.
-    tokio::fs::write(&tmp, &bytes)
-        .await
-        .and(tokio::fs::rename(&tmp, &path).await)
-        .map_err(|e| SendError::Temporary(format!("cannot write {}: {e}", path.display())))?;
-    Ok(format!("written to {}", path.display()))
+    // Mail for members is theirs: the directory 0700 and each file 0600
+    // (crate::files). Written then renamed, so a reader never sees half a
+    // message.
+    let (dir, shown) = (dir.to_path_buf(), path.display().to_string());
+    tokio::task::spawn_blocking(move || {
+        crate::files::create_private_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let _ = std::fs::remove_file(&tmp);
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            crate::files::new_private_file()
+                .open(&tmp)?
+                .write_all(&bytes)?;
+            std::fs::rename(&tmp, &path)
+        };
+        write().map_err(|e| format!("cannot write {}: {e}", path.display()))
+    })
+    .await
+    .map_err(|e| SendError::Temporary(format!("cannot write {shown}: {e}")))?
+    .map_err(SendError::Temporary)?;
+    Ok(format!("written to {shown}"))
 }
 
 /// A relay connection waiting in the pool, and since when.
@@ -143,7 +155,7 @@ pub struct SmtpPool {
     host: String,
     port: u16,
     tls: SmtpTls,
-    credentials: Option<(String, String)>,
+    credentials: Option<(String, crate::secret::Secret<String>)>,
     hello: ClientId,
     idle: Mutex<Vec<Idle>>,
     permits: Semaphore,
@@ -313,7 +325,7 @@ impl SmtpPool {
                     self.host, self.port
                 )));
             }
-            let creds = Credentials::new(user.clone(), pass.clone());
+            let creds = Credentials::new(user.clone(), pass.expose().clone());
             conn.auth(&[Mechanism::Plain, Mechanism::Login], &creds)
                 .await
                 .map_err(|e| {

@@ -48,7 +48,7 @@ pub enum StoreError {
     // The causes are part of the message and deliberately not `#[source]`:
     // `{:#}` would print them twice.
     #[error("cannot open the database at {url}: {cause}. Check GAZETTE_DATABASE_URL (for SQLite the directory must exist and be writable; for PostgreSQL the server must be up).")]
-    Connect { url: String, cause: sqlx::Error },
+    Connect { url: String, cause: String },
     #[error("database error: {0}")]
     Db(sqlx::Error),
     #[error("stored data is inconsistent: {0}")]
@@ -68,6 +68,9 @@ impl Store {
     /// busy timeout so several workers can share one file.
     pub async fn connect(url: &str) -> Result<Store> {
         sqlx::any::install_default_drivers();
+        if let Some(warning) = crate::files::prepare_sqlite(url) {
+            tracing::warn!("{warning}");
+        }
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
         } else {
@@ -103,7 +106,7 @@ impl Store {
             .await
             .map_err(|cause| StoreError::Connect {
                 url: redact(url),
-                cause,
+                cause: crate::redact::without_password(&cause.to_string(), url),
             })?;
         Ok(Store { pool, backend })
     }
@@ -157,20 +160,27 @@ impl Store {
         let row = sqlx::query(SELECT_SECRET).fetch_one(&self.pool).await?;
         Ok(row.try_get(0)?)
     }
+
+    /// The token secret an earlier version kept in the database, if any
+    /// (SQLite now keeps it in a file: see [`crate::token_secret`]).
+    pub async fn stored_token_secret(&self) -> Result<Option<String>> {
+        const SELECT_SECRET: &str = "SELECT value FROM settings WHERE key = 'token_secret'";
+        Ok(sqlx::query_scalar(SELECT_SECRET)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Deletes the stored token secret once it is kept elsewhere.
+    pub async fn forget_token_secret(&self) -> Result<()> {
+        const DELETE_SECRET: &str = "DELETE FROM settings WHERE key = 'token_secret'";
+        sqlx::query(DELETE_SECRET).execute(&self.pool).await?;
+        Ok(())
+    }
 }
 
 /// Hides a password in a database URL before it reaches a log or an error.
 fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
+    crate::redact::url(url)
 }
 
 /// Text from mail as the database can hold it: PostgreSQL refuses NUL in

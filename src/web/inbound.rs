@@ -34,7 +34,7 @@ fn refuse(status: StatusCode, text: &str) -> Response {
 }
 
 pub async fn inbound(State(ctx): State<Ctx>, req: Request) -> Response {
-    let secret = &ctx.config.inbound_secret;
+    let secret = ctx.config.inbound_secret.expose();
     if secret.is_empty() {
         return refuse(
             StatusCode::NOT_FOUND,

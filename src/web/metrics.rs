@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use std::fmt::Write;
 
 pub async fn metrics(State(ctx): State<Ctx>, headers: HeaderMap) -> Response {
-    let token = &ctx.config.metrics_token;
+    let token = ctx.config.metrics_token.expose();
     if !token.is_empty() && !bearer::matches(&headers, token) {
         return (
             StatusCode::UNAUTHORIZED,
