@@ -3,7 +3,8 @@
 //! listener, the digest scheduler and the delivery workers.
 
 use crate::address::{Command, ListAddress};
-use crate::config::Config;
+use crate::config::{Config, SenderAuthMode};
+use crate::inbound::auth::SenderAuth;
 use crate::outbound::dkim::Dkim;
 use crate::store::lists::ListRow;
 use crate::store::Store;
@@ -24,6 +25,9 @@ pub struct Ctx {
     /// The DKIM key every outgoing message is signed with; `None` when
     /// `GAZETTE_DKIM_KEY` is empty.
     pub dkim: Option<Arc<Dkim>>,
+    /// DNS for checking the senders of inbound mail; `None` when
+    /// `GAZETTE_SENDER_AUTH=off`.
+    pub sender_auth: Option<Arc<SenderAuth>>,
 }
 
 impl Ctx {
@@ -47,6 +51,10 @@ impl Ctx {
                 None
             }
         };
+        let sender_auth = match config.sender_auth {
+            SenderAuthMode::Dns => Some(Arc::new(SenderAuth::from_system()?)),
+            SenderAuthMode::Off => None,
+        };
         let store = Store::connect(config.database_url.expose()).await?;
         store.migrate().await?;
         let (keys, warnings) = crate::token_secret::load(&config, &store).await?;
@@ -60,6 +68,7 @@ impl Ctx {
             outbox_wake: Arc::new(Notify::new()),
             render_cache: Arc::default(),
             dkim,
+            sender_auth,
         })
     }
 
@@ -96,8 +105,10 @@ impl Ctx {
     /// a token pass. A `false` here is a forged, truncated or mangled
     /// address, refused before the message is read.
     pub fn token_verifies(&self, command: &Command) -> bool {
+        // Expired reply tokens verify here: their late reply is received
+        // and its author sent a fresh address (inbound::act).
         let (purpose, token, ids) = match command {
-            Command::Reply(t) => (Purpose::Reply, t, 2),
+            Command::Reply(t) => return self.keys.verify_reply(t).is_some(),
             Command::Confirm(t) => (Purpose::Confirm, t, 1),
             Command::Bounce(t) => (Purpose::Bounce, t, 1),
             _ => return true,
@@ -145,10 +156,21 @@ impl List {
             self.address.list_id()
         )
     }
-    pub fn reply_address(&self, keys: &TokenKey, question_id: i64, member_id: i64) -> String {
-        self.command(&Command::Reply(
-            keys.sign(Purpose::Reply, &[question_id, member_id]),
-        ))
+    /// The address `member_id` answers `question_id` at; it says when it
+    /// was made (`issued_ms`: the delivery's creation, so a retry is the
+    /// same message) and expires `GAZETTE_REPLY_TOKEN_DAYS` later.
+    pub fn reply_address(
+        &self,
+        keys: &TokenKey,
+        question_id: i64,
+        member_id: i64,
+        issued_ms: i64,
+    ) -> String {
+        self.command(&Command::Reply(keys.sign_reply(
+            question_id,
+            member_id,
+            issued_ms,
+        )))
     }
     /// The Message-ID of the delivery `outbox_id`: `<KIND.ID.TAG@domain>`.
     /// The tag is a MAC, so the id is unique to this installation and a

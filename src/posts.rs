@@ -1,9 +1,10 @@
 //! Posting: a member's question to the list, and answers to questions.
-//! Both are stored, acknowledged, and fanned out at once to members who
-//! chose to get every post.
+//! Both are stored, acknowledged (within the notice budgets of
+//! [`crate::notices`]), and fanned out at once to members who chose to
+//! get every post.
 
 use crate::app::{Ctx, List};
-use crate::notices::{self, Notice};
+use crate::notices;
 use crate::store::members::MemberRow;
 use crate::store::posts::{NewAnswer, NewQuestion, QuestionRow};
 use crate::store::OutboxKind;
@@ -38,16 +39,7 @@ pub async fn ask(
             message_id: post.message_id,
         })
         .await?;
-    let cause = format!("question:{id}");
-    notices::send(
-        ctx,
-        list,
-        &author.email,
-        Some(author.id),
-        &Notice::QuestionPosted { question_id: id },
-        &cause,
-    )
-    .await?;
+    notices::acknowledge(ctx, list, author, id).await?;
     fan_out(ctx, list, OutboxKind::Post, id, &[author.id]).await?;
     Ok(id)
 }
@@ -77,16 +69,7 @@ pub async fn answer(
             .await?
             .filter(|m| m.is_active())
         {
-            let cause = format!("answer:{id}");
-            notices::send(
-                ctx,
-                list,
-                &asker.email,
-                Some(asker.id),
-                &Notice::AnswerToAsker { answer_id: id },
-                &cause,
-            )
-            .await?;
+            notices::answers::posted(ctx, list, question, &asker, id).await?;
             skip.push(asker.id);
         }
     }

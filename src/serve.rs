@@ -106,6 +106,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     });
     tasks.spawn(crate::digest::scheduler::run(ctx.clone(), stopped.clone()));
     tasks.spawn(resume_periodically(ctx.clone(), stopped.clone()));
+    tasks.spawn(notices_periodically(ctx.clone(), stopped.clone()));
     tasks.spawn(crate::outbound::worker::run(
         ctx.clone(),
         transport,
@@ -177,6 +178,22 @@ async fn resume_periodically(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
             _ = interval.tick() => {
                 if let Err(e) = resume_unhandled(&ctx).await {
                     tracing::warn!(error = %e, "could not resume unhandled inbound messages");
+                }
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
+/// Answers that waited for their hour go to the askers (see
+/// [`crate::notices::answers`]), checked every minute.
+async fn notices_periodically(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {
+                if let Err(e) = crate::notices::answers::flush(&ctx, crate::now_ms()).await {
+                    tracing::warn!(error = %e, "could not send the answer notices due; retrying in a minute");
                 }
             }
             _ = shutdown.changed() => break,

@@ -58,20 +58,79 @@ impl TokenKey {
     /// The ids inside a valid token with exactly `count` ids, or `None` for a
     /// forged, truncated or foreign token.
     pub fn verify(&self, purpose: Purpose, token: &str, count: usize) -> Option<Vec<i64>> {
+        self.verify_ids(purpose, token)
+            .filter(|ids| ids.len() == count)
+    }
+
+    /// A reply address's token (see [`ReplyToken`]).
+    pub fn sign_reply(&self, question_id: i64, member_id: i64, issued_ms: i64) -> String {
+        let day = (issued_ms - DAY_EPOCH_MS).max(0) / DAY_MS;
+        self.sign(Purpose::Reply, &[question_id, member_id, day])
+    }
+
+    /// The reply token `token`, if we made it: with its issue day, or
+    /// without one when an earlier version made it.
+    pub fn verify_reply(&self, token: &str) -> Option<ReplyToken> {
+        match self.verify_ids(Purpose::Reply, token)?[..] {
+            [question_id, member_id, day] => Some(ReplyToken {
+                question_id,
+                member_id,
+                issued_ms: Some(DAY_EPOCH_MS + day * DAY_MS),
+            }),
+            [question_id, member_id] => Some(ReplyToken {
+                question_id,
+                member_id,
+                issued_ms: None,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The ids inside a valid token, however many.
+    fn verify_ids(&self, purpose: Purpose, token: &str) -> Option<Vec<i64>> {
         let bytes = base32_decode(token)?;
         if bytes.len() <= TAG_LEN {
             return None;
         }
         let (payload, tag) = bytes.split_at(bytes.len() - TAG_LEN);
         self.mac(purpose, payload).verify_truncated_left(tag).ok()?;
-        let mut ids = Vec::with_capacity(count);
+        let mut ids = Vec::with_capacity(3);
         let mut rest = payload;
         while !rest.is_empty() {
             let (v, used) = get_varint(rest)?;
             ids.push(i64::try_from(v).ok()?);
             rest = &rest[used..];
         }
-        (ids.len() == count).then_some(ids)
+        Some(ids)
+    }
+}
+
+/// Issue days count from 2024-01-01, so a day fits in two bytes of the
+/// token until 2068.
+const DAY_EPOCH_MS: i64 = 1_704_067_200_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// What a `+reply-<token>` address says: the question, the member it was
+/// made for, and the day it was made (UTC), so that it can expire. Tokens
+/// made before they carried a day have none; the question's age stands in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyToken {
+    pub question_id: i64,
+    pub member_id: i64,
+    /// The start of the day the token was made.
+    pub issued_ms: Option<i64>,
+}
+
+impl ReplyToken {
+    /// Whether the token is older than `max_age_ms` at `now`; a token
+    /// without a day is as old as its question (`asked_ms`).
+    pub fn expired(&self, asked_ms: i64, max_age_ms: i64, now: i64) -> bool {
+        // A day's tokens all count from its end: never early.
+        let issued = match self.issued_ms {
+            Some(day) => day + DAY_MS,
+            None => asked_ms,
+        };
+        now - issued > max_age_ms
     }
 }
 
@@ -160,6 +219,37 @@ mod tests {
             Some(vec![123_456, 9_876_543])
         );
         assert!(format!("pm+reply-{t}").len() <= 64);
+    }
+
+    #[test]
+    fn reply_tokens_carry_their_day_and_stay_compact() {
+        let key = TokenKey::new(b"secret");
+        let day = 86_400_000;
+        let now = 1_780_000_000_000; // 2026
+        let t = key.sign_reply(123_456, 9_876_543, now);
+        // Question and member ids up to millions, a day in two bytes:
+        // `pm+reply-<token>` stays within a 64-octet local part with room
+        // for the list's name.
+        assert!(t.len() <= 34, "{t} is {} characters", t.len());
+        let r = key.verify_reply(&t).unwrap();
+        assert_eq!((r.question_id, r.member_id), (123_456, 9_876_543));
+        let issued = r.issued_ms.unwrap();
+        assert!(issued <= now && now - issued < day, "{issued} vs {now}");
+        let year = 365 * day;
+        assert!(!r.expired(0, year, now + year - day));
+        assert!(r.expired(0, year, now + year + 2 * day));
+        // A token from before tokens carried a day: as old as its question.
+        let old = key.sign(Purpose::Reply, &[7, 8]);
+        let r = key.verify_reply(&old).unwrap();
+        assert_eq!((r.question_id, r.member_id, r.issued_ms), (7, 8, None));
+        assert!(!r.expired(now - 10 * day, year, now));
+        assert!(r.expired(now - 400 * day, year, now));
+        // Other purposes and other counts are not reply tokens.
+        assert_eq!(
+            key.verify_reply(&key.sign(Purpose::Confirm, &[7, 8, 9])),
+            None
+        );
+        assert_eq!(key.verify_reply(&key.sign(Purpose::Reply, &[7])), None);
     }
 
     #[test]

@@ -37,6 +37,7 @@ async fn run(config: Config, args: IngestArgs) -> Result<i32, i32> {
         recipient: &recipient,
         raw: &raw,
         trace: "",
+        client: None,
     };
     Ok(exit_code(receive(&ctx, &incoming).await))
 }
@@ -87,7 +88,9 @@ fn exit_code(result: Result<crate::inbound::Receipt, InboundError>) -> i32 {
             };
             eprintln!(
                 "gazette ingest: #{} {}{dup}: {}",
-                r.inbound_id, r.outcome.status, r.outcome.reason
+                r.inbound_id,
+                r.outcome.status,
+                crate::redact::safe(&r.outcome.reason)
             );
             let unknown_recipient = r.outcome.status == InboundStatus::Rejected
                 && r.outcome.list_id.is_none()

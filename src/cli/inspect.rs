@@ -3,6 +3,7 @@
 
 use super::{InboundCmd, OutboxCmd};
 use crate::app::Ctx;
+use crate::redact::safe;
 use crate::store::{InboundStatus, StoredEnum};
 use std::io::Write;
 
@@ -17,6 +18,8 @@ pub(super) async fn outbox(ctx: &Ctx, c: OutboxCmd) -> anyhow::Result<i32> {
                 println!("{kind:<8} {status:<10} {n}");
             }
             for (id, to, kind, attempts, reply) in ctx.store.failed_outbox(20).await? {
+                // The reply is a remote server's text.
+                let (to, reply) = (safe(&to), safe(&reply));
                 println!("failed #{id} {kind} to {to} after {attempts} attempt(s): {reply}");
             }
         }
@@ -43,21 +46,25 @@ pub(super) async fn inbound(ctx: &Ctx, c: InboundCmd) -> anyhow::Result<i32> {
                 )
                 .await?
             {
+                // Everything but the numbers came in a message: tokens
+                // shortened, control characters escaped.
+                let from = m
+                    .from_addr
+                    .as_deref()
+                    .unwrap_or(match m.mail_from.as_deref() {
+                        Some("") => "<>",
+                        Some(s) => s,
+                        None => "(unknown sender)",
+                    });
                 println!(
-                    "#{:<6} {:<9} {:<11} {} → {} {:?}: {}",
+                    "#{:<6} {:<9} {:<11} {} → {} \"{}\": {}",
                     m.id,
                     m.status,
                     m.kind,
-                    m.from_addr
-                        .as_deref()
-                        .unwrap_or(match m.mail_from.as_deref() {
-                            Some("") => "<>",
-                            Some(s) => s,
-                            None => "(unknown sender)",
-                        }),
-                    m.rcpt_to,
-                    m.subject.unwrap_or_default(),
-                    m.reason
+                    safe(from),
+                    safe(&m.rcpt_to),
+                    safe(m.subject.as_deref().unwrap_or_default()).replace('"', "\\\""),
+                    safe(&m.reason)
                 );
             }
         }

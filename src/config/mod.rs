@@ -62,6 +62,15 @@ pub struct Config {
     pub metrics_token: Secret<String>,
     /// How long after the first failure a temporary error stops being retried.
     pub retry_for: Duration,
+    /// Whether mail received over SMTP/LMTP has its DKIM, SPF and DMARC
+    /// checked against DNS (`GAZETTE_SENDER_AUTH`: `dns` or `off`).
+    pub sender_auth: SenderAuthMode,
+    /// The `Authentication-Results` authserv-ids (lower case) of the MTAs
+    /// in front of gazette, whose verdicts are believed
+    /// (`GAZETTE_TRUSTED_AUTHSERV_IDS`, comma-separated).
+    pub trusted_authserv_ids: Vec<String>,
+    /// How long a reply address stays valid (`GAZETTE_REPLY_TOKEN_DAYS`).
+    pub reply_token_max_age: Duration,
     pub log: String,
     /// Things worth telling the operator that do not stop start-up
     /// (an unknown GAZETTE_* variable, links that will not work).
@@ -86,6 +95,17 @@ pub struct DkimSettings {
     pub selector: String,
     /// `d=` for every message; `None` signs with each list's own domain.
     pub domain: Option<String>,
+}
+
+/// `GAZETTE_SENDER_AUTH`: how senders of mail received over SMTP/LMTP are
+/// authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SenderAuthMode {
+    /// DKIM, SPF and DMARC checked with DNS lookups (the default).
+    Dns,
+    /// No lookups (tests, sites without DNS): the envelope sender must
+    /// match the From address, as for mail piped in.
+    Off,
 }
 
 /// The shape of `gazette.toml`; every key optional.
@@ -117,6 +137,9 @@ struct FileConfig {
     metrics_addr: Option<String>,
     metrics_token: Option<String>,
     retry_for_hours: Option<u64>,
+    sender_auth: Option<String>,
+    trusted_authserv_ids: Option<String>,
+    reply_token_days: Option<u64>,
     log: Option<String>,
     dkim_key: Option<String>,
     dkim_selector: Option<String>,
@@ -304,6 +327,20 @@ impl Config {
                     24 * 60,
                 )?,
             ),
+            sender_auth: parse_sender_auth(&pick("sender_auth", file.sender_auth, "dns"))?,
+            trusted_authserv_ids: parse_authserv_ids(&pick(
+                "trusted_authserv_ids",
+                file.trusted_authserv_ids,
+                "",
+            ))?,
+            reply_token_max_age: Duration::from_secs(
+                86_400
+                    * parse_num(
+                        &pick("reply_token_days", num(file.reply_token_days), "365"),
+                        1,
+                        36_500,
+                    )?,
+            ),
             log: pick("log", file.log, "info").value,
             dkim,
             warnings: Vec::new(),
@@ -450,6 +487,44 @@ fn parse_secret(raw: &Raw) -> Result<String, ConfigError> {
         ));
     }
     Ok(v.to_string())
+}
+
+fn parse_sender_auth(raw: &Raw) -> Result<SenderAuthMode, ConfigError> {
+    match raw.value.trim().to_ascii_lowercase().as_str() {
+        "dns" => Ok(SenderAuthMode::Dns),
+        "off" => Ok(SenderAuthMode::Off),
+        _ => Err(bad(
+            &raw.name,
+            &raw.value,
+            "it is dns (check DKIM, SPF and DMARC of mail received over SMTP) or off (no DNS lookups)",
+            "Use dns (the default) unless this machine cannot reach DNS.",
+        )),
+    }
+}
+
+/// Comma-separated authserv-ids (host names, usually), lower-cased.
+fn parse_authserv_ids(raw: &Raw) -> Result<Vec<String>, ConfigError> {
+    let mut ids = Vec::new();
+    for id in raw
+        .value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let usable = id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+        if !usable {
+            return Err(bad(
+                &raw.name,
+                &raw.value,
+                format!("`{id}` is not an authserv-id"),
+                "List the names your MTA writes first in its Authentication-Results headers (usually its host name, e.g. mx.example.org), separated by commas.",
+            ));
+        }
+        ids.push(id.to_ascii_lowercase());
+    }
+    Ok(ids)
 }
 
 /// Shortest `GAZETTE_SECRET` accepted.

@@ -48,6 +48,10 @@ impl MailHandler for Handler {
                 recipient: rcpt,
                 raw: &data,
                 trace: &trace,
+                client: Some(crate::inbound::auth::Client {
+                    ip: envelope.peer.ip(),
+                    helo: &envelope.helo,
+                }),
             };
             let reply = match receive(&self.ctx, &incoming).await {
                 Ok(r) => {

@@ -3,6 +3,7 @@
 //! size limit → store raw (dedupe) → classify → route → act → record.
 
 pub mod act;
+pub mod auth;
 pub mod classify;
 pub mod listener;
 pub mod pipeline;

@@ -4,6 +4,7 @@
 //! finished on restart ([`resume_unhandled`]).
 
 use super::act::act;
+use super::auth::{self, Authentication, Client};
 use super::classify::parse_message;
 use crate::app::Ctx;
 use crate::store::inbound::{NewInbound, Outcome};
@@ -26,6 +27,9 @@ pub struct Incoming<'a> {
     /// message when storing it (RFC 5321 4.4); not part of its identity,
     /// so a redelivered copy still dedupes.
     pub trace: &'a str,
+    /// The SMTP/LMTP client (its address and HELO), for sender
+    /// authentication; `None` for stdin and HTTP.
+    pub client: Option<Client<'a>>,
 }
 
 /// What became of a message the pipeline accepted responsibility for.
@@ -80,7 +84,10 @@ pub async fn receive(ctx: &Ctx, m: &Incoming<'_>) -> Result<Receipt, InboundErro
         Stored::Handled(receipt) => return Ok(receipt),
     };
     let span = tracing::info_span!("inbound", id, transport = m.transport, rcpt = %m.recipient);
-    let outcome = handle(ctx, id, m, parsed.as_ref()).instrument(span).await?;
+    let auth = sender(ctx, id, m, parsed.as_ref()).await?;
+    let outcome = handle(ctx, id, m, parsed.as_ref(), &auth)
+        .instrument(span)
+        .await?;
     Ok(Receipt {
         inbound_id: id,
         duplicate,
@@ -155,14 +162,37 @@ async fn store(
     }))
 }
 
+/// Who sent message `id`: decided the first time it is handled, and
+/// recorded (see [`auth`]).
+async fn sender(
+    ctx: &Ctx,
+    id: i64,
+    m: &Incoming<'_>,
+    parsed: Option<&Message<'_>>,
+) -> Result<Authentication, InboundError> {
+    if let Some(a) = ctx.store.inbound_auth(id).await? {
+        return Ok(a);
+    }
+    let arrival = auth::Arrival {
+        transport: m.transport,
+        client: m.client,
+        mail_from: m.mail_from,
+    };
+    let a = auth::authenticate(ctx, &arrival, m.raw, parsed).await;
+    ctx.store.insert_inbound_auth(id, &a).await?;
+    tracing::debug!(verdict = a.verdict.name(), source = %a.source, detail = %a.detail, "sender");
+    Ok(a)
+}
+
 async fn handle(
     ctx: &Ctx,
     id: i64,
     m: &Incoming<'_>,
     parsed: Option<&Message<'_>>,
+    auth: &Authentication,
 ) -> Result<Outcome, InboundError> {
     let outcome = match parsed {
-        Some(msg) => match act(ctx, id, m, msg).await {
+        Some(msg) => match act(ctx, id, m, msg, auth).await {
             Ok(o) => o,
             Err(e) => {
                 // Kept as `received` with the reason, so `gazette inbound
@@ -183,6 +213,12 @@ async fn handle(
             status: InboundStatus::Rejected,
             reason: "the message could not be parsed as MIME; kept for inspection".into(),
         },
+    };
+    // The reason is shown to operators and in logs: no token, no control
+    // character from the message.
+    let outcome = Outcome {
+        reason: crate::redact::safe(&outcome.reason),
+        ..outcome
     };
     ctx.store.set_inbound_outcome(id, &outcome).await?;
     tracing::info!(status = %outcome.status, kind = %outcome.kind, reason = %outcome.reason, "inbound handled");
@@ -222,14 +258,18 @@ pub async fn resume_unhandled(ctx: &Ctx) -> anyhow::Result<usize> {
             recipient: &row.rcpt_to,
             raw: &raw,
             trace: "",
+            // Judged when it arrived; a verdict lost to a crash before it
+            // was recorded is decided again without the client.
+            client: None,
         };
         let parsed = parse_message(&raw);
         let span =
             tracing::info_span!("inbound", id, transport = %row.transport, rcpt = %row.rcpt_to);
-        match handle(ctx, id, &incoming, parsed.as_ref())
-            .instrument(span)
-            .await
-        {
+        let handled = async {
+            let auth = sender(ctx, id, &incoming, parsed.as_ref()).await?;
+            handle(ctx, id, &incoming, parsed.as_ref(), &auth).await
+        };
+        match handled.instrument(span).await {
             Ok(_) => n += 1,
             Err(e) => {
                 tracing::warn!(id, error = %e, "stored inbound message still cannot be handled")

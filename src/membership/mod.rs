@@ -64,28 +64,30 @@ pub async fn request(
     cause: &str,
 ) -> anyhow::Result<Subscribed> {
     let existing = ctx.store.member_by_email(list.id(), &email.key()).await?;
+    // Throttles are taken once the notice is queued (notices::send_throttled),
+    // so a failure in between does not use up the window.
     if let Some(m) = existing.filter(|m| m.status == MemberStatus::Active) {
-        if !ctx
-            .store
-            .take_throttle(list.id(), &email.key(), "already", DAY_MS)
-            .await?
-        {
-            return Ok(Subscribed::Repeated);
-        }
-        notices::send(
+        let sent = notices::send_throttled(
             ctx,
             list,
             &m.email,
             Some(m.id),
             &Notice::AlreadySubscribed,
             cause,
+            "already",
+            DAY_MS,
         )
         .await?;
-        return Ok(Subscribed::AlreadyMember(m));
+        return Ok(if sent {
+            Subscribed::AlreadyMember(m)
+        } else {
+            Subscribed::Repeated
+        });
     }
+    let since = crate::now_ms() - REPEAT_NOTICE_MS;
     if !ctx
         .store
-        .take_throttle(list.id(), &email.key(), "confirm", REPEAT_NOTICE_MS)
+        .throttle_free(list.id(), &email.key(), "confirm", since)
         .await?
     {
         return Ok(Subscribed::Repeated);
@@ -105,6 +107,9 @@ pub async fn request(
         &cause,
     )
     .await?;
+    ctx.store
+        .take_throttle(list.id(), &email.key(), "confirm", REPEAT_NOTICE_MS)
+        .await?;
     Ok(Subscribed::ConfirmationSent(m))
 }
 

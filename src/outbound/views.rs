@@ -136,6 +136,28 @@ pub struct ReplyHeldTxt<'a> {
     pub why: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "email/answers_to_asker.txt")]
+pub struct AnswersToAskerTxt<'a> {
+    pub list_name: &'a str,
+    pub list_address: &'a str,
+    pub count: usize,
+    pub subject: &'a str,
+    /// Each with its author and body wrapped at 72 columns.
+    pub answers: Vec<AnswerView>,
+    pub unsubscribe_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/reply_expired.txt")]
+pub struct ReplyExpiredTxt<'a> {
+    pub list_name: &'a str,
+    pub list_address: &'a str,
+    pub subject: &'a str,
+    pub days: u64,
+    pub reply_address: &'a str,
+}
+
 /// One answer as a reader sees it.
 pub struct AnswerView {
     pub author: String,

@@ -7,11 +7,13 @@
 //! milliseconds, booleans are integers (the `Any` driver cannot decode
 //! TIMESTAMPTZ or BOOLEAN).
 
+pub mod auth;
 pub mod catalog;
 pub mod digests;
 pub mod inbound;
 pub mod lists;
 pub mod members;
+pub mod notices;
 pub mod outbox;
 pub mod posts;
 mod schema;

@@ -87,6 +87,9 @@ const SELECT_DIGEST_ANSWERS: &str = "SELECT a.id, a.question_id, a.member_id, a.
 /// one of its answers'.
 const SELECT_THREAD_QUESTION: &str = "SELECT q.id FROM questions q WHERE q.list_id = $1 AND q.message_id = $2 \
      UNION SELECT a.question_id FROM answers a JOIN questions q ON q.id = a.question_id WHERE q.list_id = $1 AND a.message_id = $2";
+/// The answers to a question with ids in ($2, $3], oldest first.
+const SELECT_ANSWERS_BETWEEN: &str = "SELECT a.id, a.question_id, a.member_id, a.body, a.message_id, a.created_at, m.email AS author_email, m.name AS author_name \
+     FROM answers a JOIN members m ON m.id = a.member_id WHERE a.question_id = $1 AND a.id > $2 AND a.id <= $3 ORDER BY a.id LIMIT 100";
 const SELECT_ANSWER_BY_MESSAGE_ID: &str =
     "SELECT id FROM answers WHERE question_id = $1 AND message_id = $2";
 /// Records that a sent issue carried a question (first issue wins).
@@ -169,6 +172,22 @@ impl Store {
             .fetch_optional(self.pool())
             .await?;
         row.as_ref().map(AnswerRow::from_row).transpose()
+    }
+
+    /// The answers to `question_id` after answer `after`, up to `through`.
+    pub async fn answers_between(
+        &self,
+        question_id: i64,
+        after: i64,
+        through: i64,
+    ) -> Result<Vec<AnswerRow>> {
+        let rows = sqlx::query(SELECT_ANSWERS_BETWEEN)
+            .bind(question_id)
+            .bind(after)
+            .bind(through)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(AnswerRow::from_row).collect()
     }
 
     /// The questions (with `digest_id` telling whether an earlier issue

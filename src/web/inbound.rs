@@ -91,6 +91,7 @@ pub async fn inbound(State(ctx): State<Ctx>, req: Request) -> Response {
         recipient: &q.recipient,
         raw: &body,
         trace: "",
+        client: None,
     };
     match receive(&ctx, &incoming).await {
         Ok(r) => (

@@ -88,7 +88,7 @@ ave14J95KEtaArcaSKaPCU8=
 const RSA_PUBLIC: &str = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA4AESYfvEhbaXNb789X6X6i7oKpAUUZ742RmV765gxvKeQaT08Ru0CjSWywP3pFpH5wY+jv7nsRT2LKvGXpuNKIV7PAyf9N0fsEUIz9iRRmzS+8DQpppX+Kkl4ydGgQiiHJsJqzq2qJtOjJd/+7+XToWTICuL4Zln5pwpEklgscBm4JznWjgABpZhxUy4DDBMPKbgqBsTVQBk2oz3kqaDH7gFHjplKBKhSSh8GenE7r8eQcaznMmRriYtrkH/oCSonc6CJyN4zOM3HXqKlkabVG1hbnLHUL5cZ+8UJQopRDbIfakjBPZQvIZh9tD+m/SifgHklFfOVaL6+zYLGNybEQIDAQAB";
 
 /// An Ed25519 test key (`openssl genpkey -algorithm ed25519`), PKCS#8 v1.
-const ED25519_PKCS8: &str = "\
+pub(crate) const ED25519_PKCS8: &str = "\
 -----BEGIN PRIVATE KEY-----
 MC4CAQAwBQYDK2VwBCIEIHMWBz+Txq2k+XZ4enXnccAKLkgOiFe3z1STH1rzZ8uQ
 -----END PRIVATE KEY-----
@@ -96,7 +96,7 @@ MC4CAQAwBQYDK2VwBCIEIHMWBz+Txq2k+XZ4enXnccAKLkgOiFe3z1STH1rzZ8uQ
 
 /// Its raw 32-byte public key, base64 (RFC 8463): the last 32 bytes of
 /// `openssl pkey -pubout -outform DER`.
-const ED25519_PUBLIC: &str = "m65Zem+kRXL4MTGIlwSHNYr3IfXLPY8Xn0aLefA9jR0=";
+pub(crate) const ED25519_PUBLIC: &str = "m65Zem+kRXL4MTGIlwSHNYr3IfXLPY8Xn0aLefA9jR0=";
 
 /// Keys gazette must refuse: too small for ring, elliptic-curve, encrypted.
 const RSA_1024: &str = "\

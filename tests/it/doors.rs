@@ -150,8 +150,9 @@ pub struct Served {
     pub http: SocketAddr,
     pub smtp: SocketAddr,
     log: std::path::PathBuf,
+    env: Vec<(String, String)>,
     _db: TestDb,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Served {
@@ -216,8 +217,9 @@ impl Served {
             http,
             smtp,
             log,
+            env,
             _db: db,
-            _dir: dir,
+            dir,
         };
         let url = served.url("/healthz");
         wait_for(30, "gazette serve to answer /healthz", || async {
@@ -226,6 +228,16 @@ impl Served {
         })
         .await;
         served
+    }
+
+    /// Its settings, to run other `gazette` commands on the same data.
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+
+    /// Where its outgoing mail is written.
+    pub fn outbox(&self) -> std::path::PathBuf {
+        self.dir.path().join("outbox")
     }
 
     pub fn url(&self, path: &str) -> String {

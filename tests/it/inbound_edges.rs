@@ -150,7 +150,7 @@ async fn tokens(app: &Running, sink: &Sink) {
         .await
         .unwrap()
         .expect("question 1 exists");
-    let real = list.reply_address(&app.ctx.keys, question.id, ann.id);
+    let real = list.reply_address(&app.ctx.keys, question.id, ann.id, gazette::now_ms());
     smtp_send(
         app.smtp_addr,
         "ben@example.org",

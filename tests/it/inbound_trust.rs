@@ -322,7 +322,7 @@ async fn threads(app: &Running, sink: &Sink, list: &List) {
         .await
         .unwrap()
         .unwrap();
-    let reply_to = list.reply_address(&app.ctx.keys, qid, ben.id);
+    let reply_to = list.reply_address(&app.ctx.keys, qid, ben.id, gazette::now_ms());
 
     // Reply-all: the same message reaches the reply address and the list.
     let body = "Risks, decisions, asks.\r\n\r\nOn Mon, Ann wrote:\r\n> What goes in yours?";

@@ -187,7 +187,7 @@ async fn every_post_members_get_posts_and_answers_at_once() {
         assert_eq!(to("answer", None), ["m2@example.org"]);
         let asker_notices = rows
             .iter()
-            .filter(|r| r.recipient == "m0@example.org" && r.payload.contains("answer_to_asker"))
+            .filter(|r| r.recipient == "m0@example.org" && r.payload.contains("answers_to_asker"))
             .count();
         assert_eq!(asker_notices, 1);
     }

@@ -2,12 +2,20 @@
 //! address table. Bounces, complaints and automatic replies are recorded
 //! and never answered; everything else that cannot be acted on is held or
 //! ignored with its reason.
+//!
+//! Two rules about the sender ([`crate::inbound::auth::trust`]) guard
+//! every action: only an authenticated sender (or, when nothing could be
+//! checked, one whose envelope matches the From address) speaks for a
+//! member, and notices to people who are not members go to the envelope
+//! sender only when it is the From address and not forged, else nowhere.
 
 mod posting;
 mod reports;
 
 pub use posting::body_text;
 
+use super::auth::trust::{self, Author};
+use super::auth::Authentication;
 use super::classify::{classify, Classification};
 use super::pipeline::Incoming;
 use crate::address::Command;
@@ -40,18 +48,51 @@ fn ordinary_outcome(list: &List, status: InboundStatus, reason: impl Into<String
     outcome(Some(list), InboundKind::Ordinary, status, reason)
 }
 
+/// What is known of who sent the message being acted on.
+pub(super) struct Sender<'a> {
+    auth: &'a Authentication,
+    /// The envelope sender as the transport gave it, else the message's
+    /// Return-Path (mail piped in by an MTA that does not set `$SENDER`).
+    envelope: Option<String>,
+}
+
+impl Sender<'_> {
+    fn new<'a>(auth: &'a Authentication, m: &Incoming<'_>, msg: &Message<'_>) -> Sender<'a> {
+        let envelope = match m.mail_from {
+            Some(s) => Some(s.to_string()),
+            None => msg.return_path().as_text().map(str::to_string),
+        };
+        Sender { auth, envelope }
+    }
+
+    /// Whether the message may act as `from`; `Err` says why not.
+    pub(super) fn author(&self, from: &EmailAddress) -> Result<Author, String> {
+        trust::author(self.auth, self.envelope.as_deref(), from)
+    }
+
+    /// Where a notice to a stranger about this message may go.
+    pub(super) fn notice_address(&self, from: &EmailAddress) -> Result<EmailAddress, String> {
+        trust::notice_address(self.auth, self.envelope.as_deref(), from)
+    }
+}
+
 pub async fn act(
     ctx: &Ctx,
     inbound_id: i64,
     m: &Incoming<'_>,
     msg: &Message<'_>,
+    auth: &Authentication,
 ) -> anyhow::Result<Outcome> {
+    let sender = Sender::new(auth, m, msg);
     let Some((list, command)) = ctx.route(m.recipient).await? else {
         return Ok(outcome(
             None,
             InboundKind::Ordinary,
             InboundStatus::Rejected,
-            format!("{} is not an address of any list", m.recipient),
+            format!(
+                "{} is not an address of any list",
+                crate::redact::tokens(m.recipient)
+            ),
         ));
     };
     match classify(msg, m.mail_from) {
@@ -59,7 +100,7 @@ pub async fn act(
             reports::bounce(ctx, &list, &command, inbound_id, &report).await
         }
         Classification::Complaint(c) => {
-            reports::complaint(ctx, &list, &command, inbound_id, &c, m, msg).await
+            reports::complaint(ctx, &list, &command, inbound_id, &c, &sender).await
         }
         Classification::AutoReply { reason } => Ok(outcome(
             Some(&list),
@@ -67,7 +108,7 @@ pub async fn act(
             InboundStatus::Ignored,
             format!("automatic reply ({reason}); never answered"),
         )),
-        Classification::Ordinary => ordinary(ctx, &list, command, inbound_id, m, msg).await,
+        Classification::Ordinary => ordinary(ctx, &list, command, inbound_id, &sender, msg).await,
     }
 }
 
@@ -83,7 +124,7 @@ async fn ordinary(
     list: &List,
     command: Command,
     inbound_id: i64,
-    m: &Incoming<'_>,
+    sender: &Sender<'_>,
     msg: &Message<'_>,
 ) -> anyhow::Result<Outcome> {
     if let Command::Operator(role) = &command {
@@ -110,37 +151,65 @@ async fn ordinary(
     let cause = format!("inbound:{inbound_id}");
     match command {
         Command::Subscribe => {
-            let reason = match membership::request(ctx, list, &from, &name, &cause).await? {
-                Subscribed::ConfirmationSent(_) => format!("confirmation sent to {from}"),
-                Subscribed::AlreadyMember(_) => format!("{from} is already a member; told so"),
+            // The confirmation goes to the address being subscribed: only
+            // when it is the sender's own, or anyone could aim it anywhere.
+            let to = match sender.notice_address(&from) {
+                Ok(to) => to,
+                Err(why) => {
+                    return Ok(ordinary_outcome(
+                        list,
+                        InboundStatus::Ignored,
+                        format!("subscribe request for {from} not answered: {why}"),
+                    ))
+                }
+            };
+            let reason = match membership::request(ctx, list, &to, &name, &cause).await? {
+                Subscribed::ConfirmationSent(_) => format!("confirmation sent to {to}"),
+                Subscribed::AlreadyMember(_) => format!("{to} is already a member; told so"),
                 Subscribed::Repeated => format!(
-                    "{from} asked again within the hour; nothing sent (one notice per window)"
+                    "{to} asked again within the hour; nothing sent (one notice per window)"
                 ),
             };
             Ok(ordinary_outcome(list, InboundStatus::Accepted, reason))
         }
         Command::Unsubscribe => {
-            let trusted = sender_trusted(m, msg, &from);
+            let trusted = sender.author(&from).map(|_| ());
             unsubscribe(ctx, list, &from, trusted, true, &cause).await
         }
         Command::Help => {
-            if ctx
-                .store
-                .take_throttle(list.id(), &from.key(), "help", DAY_MS)
-                .await?
-            {
-                notices::send(ctx, list, from.as_str(), None, &Notice::Help, &cause).await?;
-                return Ok(ordinary_outcome(list, InboundStatus::Accepted, "help sent"));
-            }
-            Ok(ordinary_outcome(
+            let to = match sender.notice_address(&from) {
+                Ok(to) => to,
+                Err(why) => {
+                    return Ok(ordinary_outcome(
+                        list,
+                        InboundStatus::Ignored,
+                        format!("help for {from} not sent: {why}"),
+                    ))
+                }
+            };
+            let sent = notices::send_throttled(
+                ctx,
                 list,
-                InboundStatus::Accepted,
-                "help was sent to this address today already; not sent again",
-            ))
+                to.as_str(),
+                None,
+                &Notice::Help,
+                &cause,
+                "help",
+                DAY_MS,
+            )
+            .await?;
+            let reason = if sent {
+                "help sent"
+            } else {
+                "help was sent to this address today already; not sent again"
+            };
+            Ok(ordinary_outcome(list, InboundStatus::Accepted, reason))
         }
         Command::Confirm(token) => confirm(ctx, list, &token, &cause).await,
-        Command::Post => posting::post(ctx, list, &from, inbound_id, msg).await,
-        Command::Reply(token) => posting::reply(ctx, list, &from, &token, inbound_id, msg).await,
+        Command::Post => posting::post(ctx, list, &from, inbound_id, sender, msg).await,
+        Command::Reply(token) => {
+            posting::reply(ctx, list, &from, &token, inbound_id, sender, msg).await
+        }
         Command::Bounce(_) => Ok(ordinary_outcome(
             list,
             InboundStatus::Ignored,
@@ -164,26 +233,17 @@ async fn confirm(ctx: &Ctx, list: &List, token: &str, cause: &str) -> anyhow::Re
         ),
         Confirmed::Expired(m) => {
             // Tell the address the token names (not whoever sent this), once a day.
-            if ctx
-                .store
-                .take_throttle(
-                    list.id(),
-                    &m.email.to_lowercase(),
-                    "confirm-expired",
-                    DAY_MS,
-                )
-                .await?
-            {
-                notices::send(
-                    ctx,
-                    list,
-                    &m.email,
-                    Some(m.id),
-                    &Notice::ConfirmExpired,
-                    cause,
-                )
-                .await?;
-            }
+            notices::send_throttled(
+                ctx,
+                list,
+                &m.email,
+                Some(m.id),
+                &Notice::ConfirmExpired,
+                cause,
+                "confirm-expired",
+                DAY_MS,
+            )
+            .await?;
             ordinary_outcome(
                 list,
                 InboundStatus::Rejected,
@@ -222,21 +282,18 @@ async fn unsubscribe(
         ));
     };
     if let Err(why) = trusted {
-        if ctx
-            .store
-            .take_throttle(list.id(), &from.key(), "confirm-leave", DAY_MS)
-            .await?
-        {
-            notices::send(
-                ctx,
-                list,
-                &member.email,
-                Some(member.id),
-                &Notice::ConfirmLeave,
-                cause,
-            )
-            .await?;
-        }
+        // To the member's own address, which this mail may only claim.
+        notices::send_throttled(
+            ctx,
+            list,
+            &member.email,
+            Some(member.id),
+            &Notice::ConfirmLeave,
+            cause,
+            "confirm-leave",
+            DAY_MS,
+        )
+        .await?;
         return Ok(ordinary_outcome(
             list,
             InboundStatus::Held,
@@ -249,32 +306,6 @@ async fn unsubscribe(
         InboundStatus::Accepted,
         format!("{from} unsubscribed"),
     ))
-}
-
-/// Whether the envelope and the receiving MTA's verdict agree with the
-/// header From; `Err` says why not. Only the topmost Authentication-Results
-/// (added by the MTA in front of gazette) is read.
-fn sender_trusted(m: &Incoming<'_>, msg: &Message<'_>, from: &EmailAddress) -> Result<(), String> {
-    let envelope = match m.mail_from {
-        Some(s) => Some(s.to_string()),
-        None => msg.return_path().as_text().map(str::to_string),
-    };
-    if let Some(env) = envelope.map(|e| e.trim().trim_matches(['<', '>']).to_string()) {
-        if !env.is_empty() && !env.eq_ignore_ascii_case(from.as_str()) {
-            return Err(format!("the envelope sender {env} is not the From address"));
-        }
-    }
-    let results = msg
-        .header_raw("Authentication-Results")
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if results.contains("dmarc=fail") {
-        return Err("the receiving server reports dmarc=fail".into());
-    }
-    if results.contains("spf=fail") && !results.contains("dkim=pass") {
-        return Err("the receiving server reports spf=fail and no valid DKIM signature".into());
-    }
-    Ok(())
 }
 
 async fn find_member(ctx: &Ctx, list: &List, address: &str) -> anyhow::Result<Option<MemberRow>> {

@@ -4,16 +4,15 @@
 //! threaded by their In-Reply-To/References rather than posted as new
 //! questions.
 
-use super::{find_member, ordinary_outcome, DAY_MS};
+use super::{find_member, ordinary_outcome, Sender, DAY_MS};
 use crate::app::{Ctx, List};
 use crate::email::EmailAddress;
-use crate::notices::{self, Notice};
+use crate::notices::{self, quoted_subject, Notice};
 use crate::posts::{self, Post};
 use crate::store::inbound::Outcome;
 use crate::store::members::MemberRow;
 use crate::store::posts::QuestionRow;
 use crate::store::{InboundStatus, OutboxKind, StoredEnum};
-use crate::tokens::Purpose;
 use mail_parser::{Message, PartType};
 
 /// Mail to the list address: a new question, or a reply that belongs to
@@ -23,13 +22,23 @@ pub(super) async fn post(
     list: &List,
     from: &EmailAddress,
     inbound_id: i64,
+    sender: &Sender<'_>,
     msg: &Message<'_>,
 ) -> anyhow::Result<Outcome> {
     let subject = msg.subject().unwrap_or("").trim().to_string();
     let member = find_member(ctx, list, from.as_str()).await?;
     let Some(member) = member.filter(MemberRow::is_active) else {
-        return not_member(ctx, list, from, &subject, inbound_id).await;
+        return not_member(ctx, list, from, &subject, inbound_id, sender).await;
     };
+    // Questions and answers appear under the member's name: the sender
+    // must be them.
+    if let Err(why) = sender.author(from) {
+        return Ok(ordinary_outcome(
+            list,
+            InboundStatus::Held,
+            format!("not posted as {from}: {why}"),
+        ));
+    }
     let refs = thread_refs(msg);
     for r in &refs {
         if let Some(qid) = ctx.store.thread_question(list.id(), r).await? {
@@ -71,28 +80,42 @@ pub(super) async fn post(
     ))
 }
 
+/// Mail to the list from someone who is not a member: held. The sender
+/// is told only at the envelope address, when it is the From address and
+/// not forged: never backscatter to whoever a stranger wrote in From.
 async fn not_member(
     ctx: &Ctx,
     list: &List,
     from: &EmailAddress,
     subject: &str,
     inbound_id: i64,
+    sender: &Sender<'_>,
 ) -> anyhow::Result<Outcome> {
-    if ctx
-        .store
-        .take_throttle(list.id(), &from.key(), "not-member", DAY_MS)
-        .await?
-    {
-        let notice = Notice::NotMember {
-            subject: subject.to_string(),
-        };
-        let cause = format!("inbound:{inbound_id}");
-        notices::send(ctx, list, from.as_str(), None, &notice, &cause).await?;
-    }
+    let told = match sender.notice_address(from) {
+        Ok(to) => {
+            let notice = Notice::NotMember {
+                subject: quoted_subject(subject),
+            };
+            let cause = format!("inbound:{inbound_id}");
+            notices::send_throttled(
+                ctx,
+                list,
+                to.as_str(),
+                None,
+                &notice,
+                &cause,
+                "not-member",
+                DAY_MS,
+            )
+            .await?;
+            String::new()
+        }
+        Err(why) => format!("; not told ({why})"),
+    };
     Ok(ordinary_outcome(
         list,
         InboundStatus::Held,
-        format!("{from} is not a member; held for moderation"),
+        format!("{from} is not a member; held for moderation{told}"),
     ))
 }
 
@@ -112,22 +135,21 @@ async fn reply_to_robot(
             format!("a reply to a {kind} from the list, not a question; not posted"),
         ));
     }
-    if ctx
-        .store
-        .take_throttle(
-            list.id(),
-            &member.email.to_lowercase(),
-            "digest-reply",
-            DAY_MS,
-        )
-        .await?
-    {
-        let notice = Notice::DigestReply {
-            subject: subject.to_string(),
-        };
-        let cause = format!("inbound:{inbound_id}");
-        notices::send(ctx, list, &member.email, Some(member.id), &notice, &cause).await?;
-    }
+    let notice = Notice::DigestReply {
+        subject: quoted_subject(subject),
+    };
+    let cause = format!("inbound:{inbound_id}");
+    notices::send_throttled(
+        ctx,
+        list,
+        &member.email,
+        Some(member.id),
+        &notice,
+        &cause,
+        "digest-reply",
+        DAY_MS,
+    )
+    .await?;
     Ok(ordinary_outcome(
         list,
         InboundStatus::Held,
@@ -135,22 +157,25 @@ async fn reply_to_robot(
     ))
 }
 
-/// Mail to `+reply-<token>`: an answer from the member the token names.
+/// Mail to `+reply-<token>`: an answer from the member the token names,
+/// posted when the sender is that member, authenticated, and the address
+/// has not expired.
 pub(super) async fn reply(
     ctx: &Ctx,
     list: &List,
     from: &EmailAddress,
     token: &str,
     inbound_id: i64,
+    sender: &Sender<'_>,
     msg: &Message<'_>,
 ) -> anyhow::Result<Outcome> {
     let held = |why: String| Ok(ordinary_outcome(list, InboundStatus::Held, why));
-    let Some(ids) = ctx.keys.verify(Purpose::Reply, token, 2) else {
+    let Some(t) = ctx.keys.verify_reply(token) else {
         return held("reply token failed verification".into());
     };
     let (Some(question), Some(member)) = (
-        ctx.store.question(ids[0]).await?,
-        ctx.store.member(ids[1]).await?,
+        ctx.store.question(t.question_id).await?,
+        ctx.store.member(t.member_id).await?,
     ) else {
         return held("reply token names a question or member that no longer exists".into());
     };
@@ -158,15 +183,25 @@ pub(super) async fn reply(
         return held("reply token belongs to another list".into());
     }
     if !member.email.eq_ignore_ascii_case(from.as_str()) {
-        // The sender is told, without naming whose address it was.
-        let why = format!(
-            "the address you replied to was made for another member's subscription. Reply from the address that received the question, or subscribe {from} and answer from your own digest."
-        );
-        tell_held(ctx, list, from.as_str(), None, msg, &why, inbound_id).await?;
+        // The sender is told, without naming whose address it was, if
+        // they can be told without backscatter.
+        let told = match sender.notice_address(from) {
+            Ok(to) => {
+                let why = format!(
+                    "the address you replied to was made for another member's subscription. Reply from the address that received the question, or subscribe {from} and answer from your own digest."
+                );
+                tell_held(ctx, list, to.as_str(), None, msg, &why, inbound_id).await?;
+                String::new()
+            }
+            Err(why) => format!("; not told ({why})"),
+        };
         return held(format!(
-            "From {from} does not match the reply token's member {}",
+            "From {from} does not match the reply token's member {}{told}",
             member.email
         ));
+    }
+    if let Err(why) = sender.author(from) {
+        return held(format!("not posted as {from}: {why}"));
     }
     if !member.is_active() {
         return held(format!(
@@ -174,7 +209,60 @@ pub(super) async fn reply(
             member.email, member.status
         ));
     }
+    let max_age = ctx.config.reply_token_max_age.as_millis() as i64;
+    if t.expired(question.created_at, max_age, crate::now_ms()) {
+        return late(ctx, list, &question, &member, &t, inbound_id).await;
+    }
     answer(ctx, list, &question, &member, inbound_id, msg).await
+}
+
+/// A reply to an address past its age: held, and the member (whose
+/// reply it is: checked before) is sent a fresh address, once a day.
+async fn late(
+    ctx: &Ctx,
+    list: &List,
+    question: &QuestionRow,
+    member: &MemberRow,
+    token: &crate::tokens::ReplyToken,
+    inbound_id: i64,
+) -> anyhow::Result<Outcome> {
+    let notice = Notice::ReplyExpired {
+        question_id: question.id,
+    };
+    let cause = format!("inbound:{inbound_id}");
+    let sent = notices::send_throttled(
+        ctx,
+        list,
+        &member.email,
+        Some(member.id),
+        &notice,
+        &cause,
+        &format!("reply-expired:{}", question.id),
+        DAY_MS,
+    )
+    .await?;
+    let made = token.issued_ms.map_or_else(
+        || "before reply addresses were dated".to_string(),
+        |ms| {
+            chrono::DateTime::from_timestamp_millis(ms)
+                .map(|d| format!("on {}", d.format("%Y-%m-%d")))
+                .unwrap_or_default()
+        },
+    );
+    let days = ctx.config.reply_token_max_age.as_secs() / 86_400;
+    let told = if sent {
+        "sent a fresh one"
+    } else {
+        "sent a fresh one earlier today"
+    };
+    Ok(ordinary_outcome(
+        list,
+        InboundStatus::Held,
+        format!(
+            "the reply address (made {made}) expired after {days} days; {} was {told}",
+            member.email
+        ),
+    ))
 }
 
 /// Posts `msg` as `member`'s answer to `question`, once per message even
@@ -242,18 +330,22 @@ async fn tell_held(
     why: &str,
     inbound_id: i64,
 ) -> anyhow::Result<()> {
-    if ctx
-        .store
-        .take_throttle(list.id(), &to.to_lowercase(), "reply-held", DAY_MS)
-        .await?
-    {
-        let notice = Notice::ReplyHeld {
-            subject: msg.subject().unwrap_or("").trim().to_string(),
-            why: why.to_string(),
-        };
-        let cause = format!("inbound:{inbound_id}");
-        notices::send(ctx, list, to, member_id, &notice, &cause).await?;
-    }
+    let notice = Notice::ReplyHeld {
+        subject: quoted_subject(msg.subject().unwrap_or("")),
+        why: why.to_string(),
+    };
+    let cause = format!("inbound:{inbound_id}");
+    notices::send_throttled(
+        ctx,
+        list,
+        to,
+        member_id,
+        &notice,
+        &cause,
+        "reply-held",
+        DAY_MS,
+    )
+    .await?;
     Ok(())
 }
 

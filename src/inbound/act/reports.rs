@@ -5,18 +5,16 @@
 //! ARF-shaped mail naming a member, and it must not unsubscribe them or
 //! disable their delivery.
 
-use super::{find_member, ordinary_outcome, outcome, sender_trusted, unsubscribe};
+use super::{find_member, ordinary_outcome, outcome, unsubscribe, Sender};
 use crate::address::Command;
 use crate::app::{Ctx, List};
 use crate::email::EmailAddress;
 use crate::inbound::classify::{BounceReport, Complaint, DsnAction};
-use crate::inbound::pipeline::Incoming;
 use crate::membership;
 use crate::store::inbound::Outcome;
 use crate::store::members::MemberRow;
 use crate::store::{InboundKind, InboundStatus};
 use crate::tokens::Purpose;
-use mail_parser::Message;
 
 const HARD_BOUNCE_POINTS: i64 = 2;
 const SOFT_BOUNCE_POINTS: i64 = 1;
@@ -197,8 +195,7 @@ pub(super) async fn complaint(
     command: &Command,
     inbound_id: i64,
     c: &Complaint,
-    m: &Incoming<'_>,
-    msg: &Message<'_>,
+    sender: &Sender<'_>,
 ) -> anyhow::Result<Outcome> {
     let cause = format!("inbound:{inbound_id}");
     if c.client_request {
@@ -210,7 +207,7 @@ pub(super) async fn complaint(
             .and_then(|a| EmailAddress::parse(a).ok());
         return match (command, from) {
             (Command::Unsubscribe, Some(from)) => {
-                let trusted = sender_trusted(m, msg, &from);
+                let trusted = sender.author(&from).map(|_| ());
                 unsubscribe(ctx, list, &from, trusted, false, &cause).await
             }
             _ => Ok(ordinary_outcome(

@@ -208,7 +208,10 @@ fn copy(
     .render()?;
     let mut o = env.base(subject, text);
     o.from_name = format!("{author} via {}", env.list.name());
-    o.reply_to = Some(env.list.reply_address(&env.ctx.keys, question_id, m.id));
+    o.reply_to = Some(
+        env.list
+            .reply_address(&env.ctx.keys, question_id, m.id, env.row.created_at),
+    );
     o.list = Some(env.list_headers(m));
     o.bulk = true;
     Ok(o)
@@ -227,7 +230,14 @@ async fn digest(env: &Env<'_>) -> R<Outgoing> {
         return cancelled("the digest no longer exists");
     };
     let (d, issue) = &*frozen;
-    let (text, html) = digest_bodies(env.ctx, &env.list, m, &d.subject, &d.intro, issue)?;
+    let (text, html) = digest_bodies_issued(
+        env.ctx,
+        &env.list,
+        m,
+        (&d.subject, &d.intro),
+        issue,
+        env.row.created_at,
+    )?;
     let mut o = env.base(d.subject.clone(), text);
     o.html = Some(html);
     o.list = Some(env.list_headers(m));
@@ -245,9 +255,22 @@ pub fn digest_bodies(
     intro: &str,
     issue: &Issue,
 ) -> R<(String, String)> {
+    digest_bodies_issued(ctx, list, m, (subject, intro), issue, crate::now_ms())
+}
+
+/// [`digest_bodies`] with reply addresses made at `issued_ms` (the
+/// delivery's creation, so that a retry renders the same message).
+fn digest_bodies_issued(
+    ctx: &Ctx,
+    list: &List,
+    m: &MemberRow,
+    (subject, intro): (&str, &str),
+    issue: &Issue,
+    issued_ms: i64,
+) -> R<(String, String)> {
     let mut sections: Vec<SectionView> = Vec::new();
     for (n, item) in issue.items.iter().enumerate() {
-        let reply_address = list.reply_address(&ctx.keys, item.question_id, m.id);
+        let reply_address = list.reply_address(&ctx.keys, item.question_id, m.id, issued_ms);
         let reply_subject = reply_subject(&item.subject);
         let reply_text = format!(
             "{}\n{}",

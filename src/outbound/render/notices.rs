@@ -6,6 +6,7 @@ use super::{cancelled, next_digest_words, question_and_answer, Env, R};
 use crate::address::Command;
 use crate::app::List;
 use crate::digest::Issue;
+use crate::notices::quoted_subject;
 use crate::notices::Notice;
 use crate::outbound::compose::Outgoing;
 use crate::outbound::text::{reply_subject, wrap};
@@ -24,6 +25,12 @@ pub(super) async fn notice_message(env: &Env<'_>, notice: &Notice) -> R<Outgoing
         Notice::NotMember { subject } => not_member(env, subject).await?,
         Notice::QuestionPosted { question_id } => question_posted(env, *question_id).await?,
         Notice::AnswerToAsker { answer_id } => answer_to_asker(env, *answer_id).await?,
+        Notice::AnswersToAsker {
+            question_id,
+            after,
+            through,
+        } => answers_to_asker(env, *question_id, *after, *through).await?,
+        Notice::ReplyExpired { question_id } => reply_expired(env, *question_id).await?,
         Notice::DigestReady {
             digest_id,
             awaiting_approval,
@@ -124,7 +131,7 @@ async fn not_member(env: &Env<'_>, subject: &str) -> R<Outgoing> {
         list_name: name,
         list_address: &addr,
         address: to,
-        subject,
+        subject: &quoted_subject(subject),
         subscribe_address: &l.command(&Command::Subscribe),
     }
     .render()?;
@@ -140,12 +147,12 @@ async fn question_posted(env: &Env<'_>, question_id: i64) -> R<Outgoing> {
     let text = QuestionPostedTxt {
         list_name: name,
         list_address: &addr,
-        subject: &q.subject,
+        subject: &quoted_subject(&q.subject),
         unsubscribe_url: &env.unsubscribe_url(m),
     }
     .render()?;
     let mut o = env.base(reply_subject(&q.subject), text);
-    o.reply_to = Some(l.reply_address(&env.ctx.keys, q.id, m.id));
+    o.reply_to = Some(l.reply_address(&env.ctx.keys, q.id, m.id, env.row.created_at));
     o.in_reply_to = Some(q.message_id.clone());
     o.references = vec![q.message_id];
     o.list = Some(env.list_headers(m));
@@ -162,14 +169,14 @@ async fn answer_to_asker(env: &Env<'_>, answer_id: i64) -> R<Outgoing> {
         list_name: name,
         list_address: &addr,
         author: &author,
-        subject: &q.subject,
+        subject: &quoted_subject(&q.subject),
         body: &body,
         unsubscribe_url: &env.unsubscribe_url(m),
     }
     .render()?;
     let mut o = env.base(reply_subject(&q.subject), text);
     o.from_name = format!("{author} via {name}");
-    o.reply_to = Some(l.reply_address(&env.ctx.keys, q.id, m.id));
+    o.reply_to = Some(l.reply_address(&env.ctx.keys, q.id, m.id, env.row.created_at));
     o.in_reply_to = Some(q.message_id.clone());
     o.references = vec![q.message_id];
     o.list = Some(env.list_headers(m));
@@ -212,7 +219,7 @@ async fn digest_reply(env: &Env<'_>, subject: &str) -> R<Outgoing> {
     let text = DigestReplyTxt {
         list_name: name,
         list_address: &addr,
-        subject,
+        subject: &quoted_subject(subject),
     }
     .render()?;
     Ok(env.base(
@@ -239,9 +246,76 @@ async fn reply_held(env: &Env<'_>, subject: &str, why: &str) -> R<Outgoing> {
     let text = ReplyHeldTxt {
         list_name: name,
         list_address: &addr,
-        subject,
+        subject: &quoted_subject(subject),
         why: &why,
     }
     .render()?;
     Ok(env.base(format!("Your reply to {name} was not posted"), text))
+}
+
+/// Answers to the asker's question, folded (see [`crate::notices::answers`]).
+async fn answers_to_asker(
+    env: &Env<'_>,
+    question_id: i64,
+    after: i64,
+    through: i64,
+) -> R<Outgoing> {
+    let (l, name, addr, _) = parts(env);
+    let m = env.active_member()?;
+    let Some(q) = env.ctx.store.question(question_id).await? else {
+        return cancelled("the question no longer exists");
+    };
+    let answers = env.ctx.store.answers_between(q.id, after, through).await?;
+    let many = match &answers[..] {
+        [] => return cancelled("the answers no longer exist"),
+        [one] => return answer_to_asker(env, one.id).await,
+        many => many,
+    };
+    let views = many
+        .iter()
+        .map(|a| AnswerView {
+            author: crate::digest::display_name(&a.author_name, &a.author_email),
+            new: true,
+            body_text: wrap(&a.body, 72, "   "),
+            body_paras: Vec::new(),
+        })
+        .collect();
+    let text = AnswersToAskerTxt {
+        list_name: name,
+        list_address: &addr,
+        count: many.len(),
+        subject: &quoted_subject(&q.subject),
+        answers: views,
+        unsubscribe_url: &env.unsubscribe_url(m),
+    }
+    .render()?;
+    let mut o = env.base(reply_subject(&q.subject), text);
+    o.reply_to = Some(l.reply_address(&env.ctx.keys, q.id, m.id, env.row.created_at));
+    o.in_reply_to = Some(q.message_id.clone());
+    o.references = vec![q.message_id];
+    o.list = Some(env.list_headers(m));
+    Ok(o)
+}
+
+/// A reply that came to an expired address: the member's fresh one.
+async fn reply_expired(env: &Env<'_>, question_id: i64) -> R<Outgoing> {
+    let (l, name, addr, _) = parts(env);
+    let m = env.active_member()?;
+    let Some(q) = env.ctx.store.question(question_id).await? else {
+        return cancelled("the question no longer exists");
+    };
+    let fresh = l.reply_address(&env.ctx.keys, q.id, m.id, env.row.created_at);
+    let text = ReplyExpiredTxt {
+        list_name: name,
+        list_address: &addr,
+        subject: &quoted_subject(&q.subject),
+        days: env.ctx.config.reply_token_max_age.as_secs() / 86_400,
+        reply_address: &fresh,
+    }
+    .render()?;
+    let mut o = env.base(reply_subject(&q.subject), text);
+    o.reply_to = Some(fresh);
+    o.in_reply_to = Some(q.message_id.clone());
+    o.references = vec![q.message_id];
+    Ok(o)
 }

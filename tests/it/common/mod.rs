@@ -22,6 +22,17 @@ pub struct TestDb {
     _dir: Option<tempfile::TempDir>,
 }
 
+impl TestDb {
+    /// A SQLite database at `url`, in a directory the test owns.
+    pub fn at(url: &str) -> TestDb {
+        TestDb {
+            url: url.to_string(),
+            label: "sqlite",
+            _dir: None,
+        }
+    }
+}
+
 /// True under CI (`CI=true`), where nothing a test needs may be missing.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")

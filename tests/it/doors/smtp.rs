@@ -135,7 +135,7 @@ async fn forged_tokens_are_refused_at_rcpt() {
             .unwrap()
             .unwrap();
         // At RCPT only the signature is checked, so any ids signed by us pass.
-        let reply = list.reply_address(&ctx.keys, 1, member.id);
+        let reply = list.reply_address(&ctx.keys, 1, member.id, gazette::now_ms());
         let confirm = list.confirm_address(&ctx.keys, member.id);
         let bounce = list.bounce_address(&ctx.keys, 1);
         let reply_token = ctx.keys.sign(Purpose::Reply, &[1, member.id]);
