@@ -51,8 +51,16 @@ impl Ctx {
                 None
             }
         };
+        // Without DNS, mail is judged as with GAZETTE_SENDER_AUTH=off
+        // (the envelope must match From), and every start says so.
         let sender_auth = match config.sender_auth {
-            SenderAuthMode::Dns => Some(Arc::new(SenderAuth::from_system()?)),
+            SenderAuthMode::Dns => match SenderAuth::from_system() {
+                Ok(auth) => Some(Arc::new(auth)),
+                Err(e) => {
+                    tracing::warn!("{e:#}");
+                    None
+                }
+            },
             SenderAuthMode::Off => None,
         };
         let store = Store::connect(config.database_url.expose()).await?;

@@ -426,3 +426,38 @@ fn connection_limits_have_defaults_and_name_themselves() {
     assert_eq!(c.inbound_max_per_client, 4);
     assert_eq!(c.metrics_addr.unwrap().port(), 9191);
 }
+
+#[test]
+fn sender_authentication_settings() {
+    let c = Config::from_sources(&env(&[("GAZETTE_CONFIG", "/dev/null")])).unwrap();
+    assert_eq!(c.sender_auth, SenderAuthMode::Dns);
+    assert!(c.trusted_authserv_ids.is_empty());
+    assert_eq!(c.reply_token_max_age, Duration::from_secs(365 * 86_400));
+    let c = Config::from_sources(&env(&[
+        ("GAZETTE_CONFIG", "/dev/null"),
+        ("GAZETTE_SENDER_AUTH", "OFF"),
+        (
+            "GAZETTE_TRUSTED_AUTHSERV_IDS",
+            " MX1.example.org, mx2.example.org ,",
+        ),
+        ("GAZETTE_REPLY_TOKEN_DAYS", "30"),
+    ]))
+    .unwrap();
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert_eq!(c.sender_auth, SenderAuthMode::Off);
+    assert_eq!(
+        c.trusted_authserv_ids,
+        ["mx1.example.org", "mx2.example.org"]
+    );
+    assert_eq!(c.reply_token_max_age, Duration::from_secs(30 * 86_400));
+    for (setting, value) in [
+        ("GAZETTE_SENDER_AUTH", "maybe"),
+        ("GAZETTE_TRUSTED_AUTHSERV_IDS", "mx.example.org; dkim=pass"),
+        ("GAZETTE_REPLY_TOKEN_DAYS", "0"),
+    ] {
+        let e = Config::from_sources(&env(&[("GAZETTE_CONFIG", "/dev/null"), (setting, value)]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(setting), "{setting}={value:?}: {e}");
+    }
+}

@@ -160,6 +160,7 @@ pub struct SenderAuth {
 
 impl SenderAuth {
     /// A resolver from the system's configuration (`/etc/resolv.conf`).
+    /// It looks nothing up until a message needs it.
     pub fn from_system() -> anyhow::Result<SenderAuth> {
         let resolver = MessageAuthenticator::new_system_conf().map_err(|e| {
             anyhow::anyhow!(
@@ -221,6 +222,10 @@ pub async fn authenticate(
         let why = match (ctx.config.sender_auth, arrival.client) {
             (SenderAuthMode::Off, Some(_)) => {
                 "sender checks are off (GAZETTE_SENDER_AUTH=off)".to_string()
+            }
+            (SenderAuthMode::Dns, Some(_)) => {
+                "sender checks need DNS, which could not be set up (see the warning at start-up)"
+                    .to_string()
             }
             _ => format!(
                 "received by {} without an Authentication-Results header from a trusted MTA (GAZETTE_TRUSTED_AUTHSERV_IDS)",
