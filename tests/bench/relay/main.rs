@@ -1,0 +1,516 @@
+//! The delivery benchmark against the real ceiling; `bench/relay.sh` runs
+//! it (and says how). One invocation is one run, in its own process so its
+//! peak memory is its own:
+//!
+//! - `send`: a list of N digest members on SQLite or PostgreSQL, a real
+//!   issue (HTML + text, three reply addresses signed per reader, one
+//!   question of ~7 KB) sent through gazette's own workers (outbox claim →
+//!   render → compose → DKIM when a key is given → SMTP → record, as
+//!   `gazette serve` runs them) into an `smtp-sink` already listening, and
+//!   Postfix's `smtp-source` sending the same message over as many
+//!   sessions into the same sink, just before and just after: the ceiling.
+//!   Prints msg/s, the ratio to the ceiling, CPU per 1,000 messages, the
+//!   queued → accepted latency, peak RSS and the claim's cost at the start
+//!   and the end of the queue.
+//! - `render`: the same issue rendered and composed for every member with
+//!   no network (and DKIM-signed, when a key is given), on one core.
+//!
+//! `cargo bench` alone runs nothing here (it needs the sink): it says how.
+
+mod measure;
+mod probe;
+mod setup;
+
+use gazette::app::Ctx;
+use gazette::digest::send::Released;
+use measure::{cpu_secs, median, peak_rss_mb, percentile, reset_peak_rss};
+use probe::{Kind, Probe, Timed};
+use setup::Scratch;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const USAGE: &str = "usage: relay send --sink HOST:PORT [--db sqlite|POSTGRES_URL] [--members N] [--connections N] [--dkim KEY.pem] [--smtp-source PATH] [--detail]
+       relay render [--members N] [--dkim KEY.pem]
+(bench/relay.sh starts the sink and runs these; see the README's Benchmark section)";
+
+/// The acknowledgements of the three seeded questions, sent before the
+/// timed window opens.
+const ACKS: u64 = 3;
+
+/// A run that records no send for this long has stalled.
+const STALL: Duration = Duration::from_secs(120);
+
+struct Opts {
+    cmd: String,
+    members: usize,
+    db: String,
+    sink: String,
+    connections: usize,
+    dkim: Option<PathBuf>,
+    smtp_source: PathBuf,
+    /// smtp-sink's pid, to report its CPU too.
+    sink_pid: Option<String>,
+    detail: bool,
+}
+
+impl Opts {
+    fn parse(args: &[String]) -> Result<Opts, String> {
+        let mut o = Opts {
+            cmd: args.first().cloned().unwrap_or_default(),
+            members: 100_000,
+            db: "sqlite".into(),
+            sink: String::new(),
+            connections: 10,
+            dkim: None,
+            smtp_source: "smtp-source".into(),
+            sink_pid: None,
+            detail: false,
+        };
+        let mut it = args.iter().skip(1);
+        while let Some(flag) = it.next() {
+            if flag == "--detail" {
+                o.detail = true;
+                continue;
+            }
+            let value = it.next().ok_or(format!("{flag} needs a value"))?;
+            let number = || {
+                value
+                    .parse()
+                    .map_err(|_| format!("{flag}: not a number: {value}"))
+            };
+            match flag.as_str() {
+                "--members" => o.members = number()?,
+                "--connections" => o.connections = number()?,
+                "--db" => o.db = value.clone(),
+                "--sink" => o.sink = value.clone(),
+                "--dkim" => o.dkim = Some(value.into()),
+                "--smtp-source" => o.smtp_source = value.into(),
+                "--sink-pid" => o.sink_pid = Some(value.clone()),
+                _ => return Err(format!("unknown option {flag}")),
+            }
+        }
+        match o.cmd.as_str() {
+            "send" if o.sink.is_empty() => Err("send needs --sink HOST:PORT".into()),
+            "send" | "render" if o.members >= 3 => Ok(o),
+            "send" | "render" => Err("--members must be at least 3".into()),
+            other => Err(format!("unknown command `{other}`")),
+        }
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a harness-less bench ignores it.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    if args.is_empty() {
+        println!("relay: measures delivery against smtp-sink; run bench/relay.sh (see README, Benchmark)");
+        return;
+    }
+    let opts = Opts::parse(&args).unwrap_or_else(|e| {
+        eprintln!("relay: {e}\n{USAGE}");
+        std::process::exit(2)
+    });
+    let probe = probe::install(opts.members);
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
+    let result = runtime.block_on(async {
+        match opts.cmd.as_str() {
+            "send" => send(&opts, probe).await,
+            _ => render_only(&opts).await,
+        }
+    });
+    if let Err(e) = result {
+        eprintln!("relay: the run failed: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn send(o: &Opts, probe: &'static Probe) -> anyhow::Result<()> {
+    let db = match o.db.as_str() {
+        "sqlite" => Scratch::sqlite(),
+        url => match Scratch::postgres(url).await {
+            Ok(db) => db,
+            Err(e) => {
+                println!("== postgres: skipped ({url} is unreachable: {e}) ==");
+                return Ok(());
+            }
+        },
+    };
+    let result = send_on(o, probe, &db).await;
+    db.drop_now().await;
+    let report = result?;
+    report.print(o);
+    Ok(())
+}
+
+/// What one send run measured.
+struct Report {
+    label: String,
+    members: u64,
+    message_bytes: usize,
+    seed_secs: f64,
+    ceiling_before: measure::Ceiling,
+    ceiling_after: measure::Ceiling,
+    expand_secs: f64,
+    secs: f64,
+    cpu: f64,
+    server_cpu: Option<f64>,
+    sink_cpu: Option<f64>,
+    machine_busy: f64,
+    rss_send: f64,
+    rss_before: f64,
+    claims: Vec<Timed>,
+    marks: Vec<Timed>,
+    totals: Vec<(Kind, (u64, f64, f64))>,
+}
+
+async fn send_on(o: &Opts, probe: &'static Probe, db: &Scratch) -> anyhow::Result<Report> {
+    let smtp_url = format!("smtp://{}", o.sink);
+    let ctx = Ctx::open(setup::config(
+        db,
+        &smtp_url,
+        o.connections,
+        o.dkim.as_deref(),
+    ))
+    .await?;
+    let started = Instant::now();
+    let (list, issue) = setup::seed(&ctx, o.members).await?;
+    let seed_secs = started.elapsed().as_secs_f64();
+    let tmp = tempfile::tempdir()?;
+    let (file, message_bytes) = setup::sample_message(&ctx, &list, &issue, tmp.path()).await?;
+    let sink_pid = o.sink_pid.as_deref();
+    let ceiling = || {
+        let (sink, n, sessions) = (&o.sink, o.members, o.connections);
+        measure::ceiling(&o.smtp_source, sink, sink_pid, &file, n, sessions)
+    };
+    let ceiling_before = ceiling()?;
+
+    let (stop, workers) = start_workers(&ctx);
+    wait_for_sent(probe, ACKS, "the acknowledgements of the seeded questions").await?;
+    let rss_before = peak_rss_mb();
+    reset_peak_rss();
+    let server_before = server_cpu(db).await;
+    let cpu_before = cpu_secs("self").unwrap_or(f64::NAN);
+    let sink_before = sink_pid.and_then(cpu_secs);
+    let machine_before = measure::machine_ticks();
+    probe.reset();
+    let t0 = Instant::now();
+    let released = gazette::digest::send::release(&ctx, &list, &issue).await?;
+    let expand_secs = t0.elapsed().as_secs_f64();
+    let Released::Sent { recipients, .. } = released else {
+        anyhow::bail!("the issue was not released: {released:?}");
+    };
+    wait_for_sent(probe, recipients, "the digest").await?;
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu = cpu_secs("self").unwrap_or(f64::NAN) - cpu_before;
+    let machine_busy = measure::busy_share(machine_before, measure::machine_ticks());
+    let sink_cpu = sink_before
+        .zip(sink_pid.and_then(cpu_secs))
+        .map(|(a, b)| b - a);
+    let rss_send = peak_rss_mb();
+    let server_cpu = server_cpu_since(db, server_before).await;
+    let _ = stop.send(true);
+    let _ = workers.await;
+    let ceiling_after = ceiling()?;
+    check_counts(&ctx, recipients).await?;
+    ctx.store.close().await;
+    Ok(Report {
+        label: format!(
+            "{}, {} members, {} connections, {}",
+            db.label,
+            o.members,
+            o.connections,
+            if o.dkim.is_some() {
+                "DKIM-signed (RSA-2048)"
+            } else {
+                "unsigned"
+            }
+        ),
+        members: recipients,
+        message_bytes,
+        seed_secs,
+        ceiling_before,
+        ceiling_after,
+        expand_secs,
+        secs,
+        cpu,
+        server_cpu,
+        sink_cpu,
+        machine_busy,
+        rss_send,
+        rss_before,
+        claims: probe.claims(),
+        marks: probe.marks(),
+        totals: Kind::ALL.iter().map(|&k| (k, probe.totals(k))).collect(),
+    })
+}
+
+/// The delivery workers exactly as `gazette serve` starts them.
+fn start_workers(
+    ctx: &Ctx,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+) {
+    let c = &ctx.config;
+    let transport = Arc::new(gazette::outbound::transport::Transport::new(
+        &c.smtp,
+        &c.hostname,
+        c.smtp_max_connections,
+        c.smtp_rate_per_sec,
+    ));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(gazette::outbound::worker::run(
+        ctx.clone(),
+        transport,
+        stopped,
+    ));
+    (stop, task)
+}
+
+async fn wait_for_sent(probe: &Probe, n: u64, what: &str) -> anyhow::Result<()> {
+    let (mut last, mut since) = (probe.sent(), Instant::now());
+    while probe.sent() < n {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let now = probe.sent();
+        if now != last {
+            (last, since) = (now, Instant::now());
+        } else if since.elapsed() > STALL {
+            anyhow::bail!("{what}: stalled at {now} of {n} sent for {STALL:?}");
+        }
+    }
+    Ok(())
+}
+
+/// Every digest row ended sent: the relay said 250 to each, once.
+async fn check_counts(ctx: &Ctx, recipients: u64) -> anyhow::Result<()> {
+    let counts = ctx.store.outbox_counts().await?;
+    let of = |status: &str| {
+        counts
+            .iter()
+            .filter(|(k, s, _)| k == "digest" && s == status)
+            .map(|(_, _, n)| *n as u64)
+            .sum::<u64>()
+    };
+    anyhow::ensure!(
+        of("sent") == recipients && of("queued") + of("sending") + of("failed") == 0,
+        "the outbox does not show every digest sent once: {counts:?}"
+    );
+    Ok(())
+}
+
+/// PostgreSQL: CPU seconds so far of each server process of the database.
+async fn server_cpu(db: &Scratch) -> HashMap<i64, f64> {
+    db.backend_pids()
+        .await
+        .into_iter()
+        .filter_map(|pid| Some((pid, cpu_secs(&pid.to_string())?)))
+        .collect()
+}
+
+async fn server_cpu_since(db: &Scratch, before: HashMap<i64, f64>) -> Option<f64> {
+    let now = server_cpu(db).await;
+    (!now.is_empty()).then(|| {
+        now.iter()
+            .map(|(pid, secs)| secs - before.get(pid).copied().unwrap_or(0.0))
+            .sum()
+    })
+}
+
+impl Report {
+    fn rate(&self) -> f64 {
+        self.members as f64 / self.secs
+    }
+
+    fn ceiling(&self) -> f64 {
+        (self.ceiling_before.rate + self.ceiling_after.rate) / 2.0
+    }
+
+    fn print(&self, o: &Opts) {
+        let ms = |v: &[Timed]| median(v.iter().map(|t| t.secs * 1000.0).collect());
+        let first = &self.claims[..self.claims.len().min(10)];
+        let last = &self.claims[self.claims.len().saturating_sub(10)..];
+        let mut latency: Vec<f64> = self.marks.iter().map(|t| t.at_ms / 1000.0).collect();
+        latency.sort_by(|a, b| a.total_cmp(b));
+        let per_k = |cpu: f64| cpu / self.members as f64 * 1000.0;
+        println!("== {} ==", self.label);
+        println!(
+            "  message: {} bytes (digest, HTML + text, 3 questions, one of {} bytes, reply addresses per member); seeding took {:.0} s",
+            self.message_bytes,
+            setup::long_question().len(),
+            self.seed_secs
+        );
+        let (b, a) = (&self.ceiling_before, &self.ceiling_after);
+        println!(
+            "  ceiling: smtp-source, {} sessions, same message: {:.0} msg/s (before {:.0}, after {:.0})",
+            o.connections,
+            self.ceiling(),
+            b.rate,
+            a.rate
+        );
+        print!(
+            "    its CPU-seconds per 1,000 messages: smtp-source {:.2}",
+            (b.source_cpu + a.source_cpu) / 2.0
+        );
+        match b.sink_cpu.zip(a.sink_cpu) {
+            Some((sb, sa)) => println!(", smtp-sink {:.2}", (sb + sa) / 2.0),
+            None => println!(),
+        }
+        println!(
+            "  gazette: {} messages accepted in {:.1} s (digest expansion {:.2} s of it)",
+            self.members, self.secs, self.expand_secs
+        );
+        println!("  msg/s: {:.0}", self.rate());
+        println!("  ratio to ceiling: {:.2}", self.rate() / self.ceiling());
+        match self.server_cpu {
+            Some(server) => println!(
+                "  CPU-seconds per 1,000 messages: {:.2} gazette + {:.2} PostgreSQL server",
+                per_k(self.cpu),
+                per_k(server)
+            ),
+            None => println!("  CPU-seconds per 1,000 messages: {:.2}", per_k(self.cpu)),
+        }
+        if let Some(sink) = self.sink_cpu {
+            println!("    meanwhile smtp-sink: {:.2} per 1,000", per_k(sink));
+        }
+        println!(
+            "    machine busy: {:.0}% of {} CPUs (every process on it)",
+            self.machine_busy * 100.0,
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
+        println!(
+            "  queued -> accepted: p50 {:.1} s, p99 {:.1} s",
+            percentile(&latency, 50.0),
+            percentile(&latency, 99.0)
+        );
+        println!(
+            "  peak RSS: {:.0} MB during the send ({:.0} MB before it: setup and seeding)",
+            self.rss_send, self.rss_before
+        );
+        println!(
+            "  claim: {:.1} ms at the start of the queue, {:.1} ms at the end (median of the first / last 10 of {} claims, {:.0} rows each on average)",
+            ms(first),
+            ms(last),
+            self.claims.len(),
+            self.claims.iter().map(|t| t.rows as f64).sum::<f64>() / self.claims.len().max(1) as f64
+        );
+        println!("  statement time (summed over connections):");
+        for (kind, (count, secs, max)) in &self.totals {
+            if *count > 0 {
+                println!(
+                    "    {:<36} {:>8} runs {:>8.1} s  mean {:>7.2} ms  max {:>8.1} ms",
+                    kind.label(),
+                    count,
+                    secs,
+                    secs / *count as f64 * 1000.0,
+                    max * 1000.0
+                );
+            }
+        }
+        if o.detail {
+            self.print_deciles();
+        }
+        println!(
+            "RESULT db={} members={} dkim={} rate={:.1} ceiling={:.1} ratio={:.3} cpu_per_1000={:.3} p50_s={:.2} p99_s={:.2} rss_mb={:.1} claim_start_ms={:.2} claim_end_ms={:.2}",
+            o.db.split(':').next().unwrap_or("?"),
+            self.members,
+            o.dkim.is_some(),
+            self.rate(),
+            self.ceiling(),
+            self.rate() / self.ceiling(),
+            per_k(self.cpu + self.server_cpu.unwrap_or(0.0)),
+            percentile(&latency, 50.0),
+            percentile(&latency, 99.0),
+            self.rss_send,
+            ms(first),
+            ms(last)
+        );
+    }
+
+    /// How the claim and mark_sent behave as the queue drains: the run cut
+    /// into tenths by time.
+    fn print_deciles(&self) {
+        let span = self.secs * 1000.0;
+        println!("  by tenth of the run: sent, msg/s, claim median ms, mark_sent mean ms");
+        for d in 0..10 {
+            let (lo, hi) = (span * d as f64 / 10.0, span * (d + 1) as f64 / 10.0);
+            let inside = |t: &&Timed| t.at_ms >= lo && t.at_ms < hi;
+            let claims: Vec<f64> = self
+                .claims
+                .iter()
+                .filter(inside)
+                .map(|t| t.secs * 1000.0)
+                .collect();
+            let marks: Vec<&Timed> = self.marks.iter().filter(inside).collect();
+            let mark_mean =
+                marks.iter().map(|t| t.secs * 1000.0).sum::<f64>() / marks.len().max(1) as f64;
+            println!(
+                "    {:>3}-{:<3}% {:>8} {:>8.0} {:>10.2} {:>10.2}",
+                d * 10,
+                (d + 1) * 10,
+                marks.len(),
+                marks.len() as f64 / (span / 10_000.0),
+                median(claims),
+                mark_mean
+            );
+        }
+    }
+}
+
+/// Render and compose every member's copy with no network, one at a time
+/// (one core), then again with DKIM when a key is given.
+async fn render_only(o: &Opts) -> anyhow::Result<()> {
+    let db = Scratch::sqlite();
+    let tmp = tempfile::tempdir()?;
+    let files = format!("file://{}", tmp.path().display());
+    let ctx = Ctx::open(setup::config(&db, &files, 1, o.dkim.as_deref())).await?;
+    let (list, issue) = setup::seed(&ctx, o.members).await?;
+    gazette::digest::send::release(&ctx, &list, &issue).await?;
+    let lease = gazette::now_ms() + 3_600_000;
+    let rows: Vec<_> = ctx
+        .store
+        .claim("bench", lease, o.members as i64 + 10)
+        .await?
+        .into_iter()
+        .filter(|r| r.kind == "digest")
+        .collect();
+    println!(
+        "== render only: {} members, no network, one core ==",
+        rows.len()
+    );
+    for sign in [false, true] {
+        if sign && ctx.dkim.is_none() {
+            break;
+        }
+        let (cpu0, t0) = (cpu_secs("self").unwrap_or(f64::NAN), Instant::now());
+        let mut bytes = 0;
+        for row in &rows {
+            bytes += setup::build(&ctx, row, sign).await?.len();
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        let cpu = cpu_secs("self").unwrap_or(f64::NAN) - cpu0;
+        let what = if sign {
+            "render + compose + DKIM (RSA-2048)"
+        } else {
+            "render + compose"
+        };
+        println!(
+            "  {what}: {:.0} msg/s, {:.2} CPU-seconds per 1,000 messages, {} bytes per message",
+            rows.len() as f64 / secs,
+            cpu / rows.len() as f64 * 1000.0,
+            bytes / rows.len().max(1)
+        );
+        println!(
+            "RESULT render dkim={sign} members={} rate={:.1} cpu_per_1000={:.3}",
+            rows.len(),
+            rows.len() as f64 / secs,
+            cpu / rows.len() as f64 * 1000.0
+        );
+    }
+    ctx.store.close().await;
+    db.drop_now().await;
+    Ok(())
+}
