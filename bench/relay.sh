@@ -27,15 +27,20 @@ QUICK="${GAZETTE_BENCH_QUICK_MEMBERS:-10000}"
 CONNECTIONS="${GAZETTE_BENCH_CONNECTIONS:-10}"
 PG_URL="${GAZETTE_BENCH_POSTGRES_URL-postgres://postgres@127.0.0.1:5432/test}"
 DETAIL=()
-[[ "${GAZETTE_BENCH_DETAIL:-}" == 1 ]] && DETAIL=(--detail)
+if [[ "${GAZETTE_BENCH_DETAIL:-}" == 1 ]]; then DETAIL=(--detail); fi
 
 SINK_PID=""
 WORK="$(mktemp -d)"
 POLICY_CREATED=""
 cleanup() {
-  [[ -n "$SINK_PID" ]] && kill "$SINK_PID" 2>/dev/null && wait "$SINK_PID" 2>/dev/null
-  [[ -n "$POLICY_CREATED" ]] && rm -f /usr/sbin/policy-rc.d
+  local rc=$?
+  if [[ -n "$SINK_PID" ]]; then
+    kill "$SINK_PID" 2>/dev/null || true
+    wait "$SINK_PID" 2>/dev/null || true
+  fi
+  if [[ -n "$POLICY_CREATED" ]]; then rm -f /usr/sbin/policy-rc.d; fi
   rm -rf "$WORK"
+  exit "$rc"
 }
 trap cleanup EXIT
 
@@ -69,7 +74,7 @@ install_postfix_tools() {
 # smtp-sink on a free loopback port; sets SINK and SINK_PID.
 start_sink() {
   local as_user=()
-  [[ "$(id -u)" == 0 ]] && as_user=(-u nobody)
+  if [[ "$(id -u)" == 0 ]]; then as_user=(-u nobody); fi
   for _ in 1 2 3 4 5 6 7 8; do
     local port=$((20000 + RANDOM % 20000))
     smtp-sink "${as_user[@]}" "127.0.0.1:$port" 1024 >/dev/null 2>&1 &
@@ -105,7 +110,7 @@ else
   echo "note: openssl is missing: no DKIM figures" >&2
 fi
 DKIM=()
-[[ -n "$KEY" ]] && DKIM=(--dkim "$KEY")
+if [[ -n "$KEY" ]]; then DKIM=(--dkim "$KEY"); fi
 
 start_sink
 echo "smtp-sink on $SINK (pid $SINK_PID); $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -114,10 +119,10 @@ run() { "$BIN" "$@" | tee -a "$LOG"; }
 send() { run send --sink "$SINK" --sink-pid "$SINK_PID" --smtp-source "$SOURCE" --connections "$CONNECTIONS" "${DETAIL[@]}" "$@"; }
 
 run render --members "$QUICK" "${DKIM[@]}"
-[[ "$QUICK" != "$MEMBERS" ]] && send --db sqlite --members "$QUICK"
+if [[ "$QUICK" != "$MEMBERS" ]]; then send --db sqlite --members "$QUICK"; fi
 send --db sqlite --members "$MEMBERS"
-[[ -n "$KEY" ]] && send --db sqlite --members "$QUICK" "${DKIM[@]}"
-[[ -n "$PG_URL" ]] && send --db "$PG_URL" --members "$MEMBERS"
+if [[ -n "$KEY" ]]; then send --db sqlite --members "$QUICK" "${DKIM[@]}"; fi
+if [[ -n "$PG_URL" ]]; then send --db "$PG_URL" --members "$MEMBERS"; fi
 
 echo
 echo "== summary (each ratio uses the smtp-source ceiling measured in the same run) =="

@@ -31,7 +31,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: relay send --sink HOST:PORT [--db sqlite|POSTGRES_URL] [--members N] [--connections N] [--dkim KEY.pem] [--smtp-source PATH] [--detail]
+const USAGE: &str = "usage: relay send --sink HOST:PORT [--db sqlite|POSTGRES_URL] [--members N] [--connections N] [--dkim KEY.pem] [--smtp-source PATH] [--sink-pid PID] [--detail]
        relay render [--members N] [--dkim KEY.pem]
 (bench/relay.sh starts the sink and runs these; see the README's Benchmark section)";
 
@@ -434,6 +434,17 @@ impl Report {
     /// into tenths by time.
     fn print_deciles(&self) {
         let span = self.secs * 1000.0;
+        for (name, timed) in [("claim", &self.claims), ("mark_sent", &self.marks)] {
+            let mut ms: Vec<f64> = timed.iter().map(|t| t.secs * 1000.0).collect();
+            ms.sort_by(|a, b| a.total_cmp(b));
+            println!(
+                "  {name} ms: p50 {:.2}, p90 {:.2}, p99 {:.2}, max {:.2}",
+                percentile(&ms, 50.0),
+                percentile(&ms, 90.0),
+                percentile(&ms, 99.0),
+                percentile(&ms, 100.0)
+            );
+        }
         println!("  by tenth of the run: sent, msg/s, claim median ms, mark_sent mean ms");
         for d in 0..10 {
             let (lo, hi) = (span * d as f64 / 10.0, span * (d + 1) as f64 / 10.0);
