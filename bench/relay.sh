@@ -98,7 +98,9 @@ fi
 SOURCE="$(command -v smtp-source)"
 
 echo "building the bench (release)"
+# The bench's own artifact (cargo also reports the gazette binary it builds).
 BIN="$(cargo bench --bench relay --no-run --message-format=json 2>/dev/null |
+  grep '"kind":\["bench"\]' | grep '"name":"relay"' |
   grep -o '"executable":"[^"]*"' | tail -n1 | cut -d'"' -f4)"
 [[ -x "$BIN" ]] || { echo "cannot build the relay bench: run cargo bench --bench relay --no-run" >&2; exit 1; }
 
