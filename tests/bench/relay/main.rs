@@ -19,12 +19,14 @@
 
 mod measure;
 mod probe;
+mod report;
 mod setup;
 
 use gazette::app::Ctx;
 use gazette::digest::send::Released;
-use measure::{cpu_secs, median, peak_rss_mb, percentile, reset_peak_rss};
-use probe::{Kind, Probe, Timed};
+use measure::{cpu_secs, peak_rss_mb, reset_peak_rss};
+use probe::{Kind, Probe};
+use report::Report;
 use setup::Scratch;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -142,29 +144,8 @@ async fn send(o: &Opts, probe: &'static Probe) -> anyhow::Result<()> {
     let result = send_on(o, probe, &db).await;
     db.drop_now().await;
     let report = result?;
-    report.print(o);
+    report.print(o.detail);
     Ok(())
-}
-
-/// What one send run measured.
-struct Report {
-    label: String,
-    members: u64,
-    message_bytes: usize,
-    seed_secs: f64,
-    ceiling_before: measure::Ceiling,
-    ceiling_after: measure::Ceiling,
-    expand_secs: f64,
-    secs: f64,
-    cpu: f64,
-    server_cpu: Option<f64>,
-    sink_cpu: Option<f64>,
-    machine_busy: f64,
-    rss_send: f64,
-    rss_before: f64,
-    claims: Vec<Timed>,
-    marks: Vec<Timed>,
-    totals: Vec<(Kind, (u64, f64, f64))>,
 }
 
 async fn send_on(o: &Opts, probe: &'static Probe, db: &Scratch) -> anyhow::Result<Report> {
@@ -218,18 +199,10 @@ async fn send_on(o: &Opts, probe: &'static Probe, db: &Scratch) -> anyhow::Resul
     check_counts(&ctx, recipients).await?;
     ctx.store.close().await;
     Ok(Report {
-        label: format!(
-            "{}, {} members, {} connections, {}",
-            db.label,
-            o.members,
-            o.connections,
-            if o.dkim.is_some() {
-                "DKIM-signed (RSA-2048)"
-            } else {
-                "unsigned"
-            }
-        ),
+        db: db.label,
         members: recipients,
+        connections: o.connections,
+        dkim: o.dkim.is_some(),
         message_bytes,
         seed_secs,
         ceiling_before,
@@ -318,157 +291,6 @@ async fn server_cpu_since(db: &Scratch, before: HashMap<i64, f64>) -> Option<f64
             .map(|(pid, secs)| secs - before.get(pid).copied().unwrap_or(0.0))
             .sum()
     })
-}
-
-impl Report {
-    fn rate(&self) -> f64 {
-        self.members as f64 / self.secs
-    }
-
-    fn ceiling(&self) -> f64 {
-        (self.ceiling_before.rate + self.ceiling_after.rate) / 2.0
-    }
-
-    fn print(&self, o: &Opts) {
-        let ms = |v: &[Timed]| median(v.iter().map(|t| t.secs * 1000.0).collect());
-        let first = &self.claims[..self.claims.len().min(10)];
-        let last = &self.claims[self.claims.len().saturating_sub(10)..];
-        let mut latency: Vec<f64> = self.marks.iter().map(|t| t.at_ms / 1000.0).collect();
-        latency.sort_by(|a, b| a.total_cmp(b));
-        let per_k = |cpu: f64| cpu / self.members as f64 * 1000.0;
-        println!("== {} ==", self.label);
-        println!(
-            "  message: {} bytes (digest, HTML + text, 3 questions, one of {} bytes, reply addresses per member); seeding took {:.0} s",
-            self.message_bytes,
-            setup::long_question().len(),
-            self.seed_secs
-        );
-        let (b, a) = (&self.ceiling_before, &self.ceiling_after);
-        println!(
-            "  ceiling: smtp-source, {} sessions, same message: {:.0} msg/s (before {:.0}, after {:.0})",
-            o.connections,
-            self.ceiling(),
-            b.rate,
-            a.rate
-        );
-        print!(
-            "    its CPU-seconds per 1,000 messages: smtp-source {:.2}",
-            (b.source_cpu + a.source_cpu) / 2.0
-        );
-        match b.sink_cpu.zip(a.sink_cpu) {
-            Some((sb, sa)) => println!(", smtp-sink {:.2}", (sb + sa) / 2.0),
-            None => println!(),
-        }
-        println!(
-            "  gazette: {} messages accepted in {:.1} s (digest expansion {:.2} s of it)",
-            self.members, self.secs, self.expand_secs
-        );
-        println!("  msg/s: {:.0}", self.rate());
-        println!("  ratio to ceiling: {:.2}", self.rate() / self.ceiling());
-        match self.server_cpu {
-            Some(server) => println!(
-                "  CPU-seconds per 1,000 messages: {:.2} gazette + {:.2} PostgreSQL server",
-                per_k(self.cpu),
-                per_k(server)
-            ),
-            None => println!("  CPU-seconds per 1,000 messages: {:.2}", per_k(self.cpu)),
-        }
-        if let Some(sink) = self.sink_cpu {
-            println!("    meanwhile smtp-sink: {:.2} per 1,000", per_k(sink));
-        }
-        println!(
-            "    machine busy: {:.0}% of {} CPUs (every process on it)",
-            self.machine_busy * 100.0,
-            std::thread::available_parallelism().map_or(0, |n| n.get())
-        );
-        println!(
-            "  queued -> accepted: p50 {:.1} s, p99 {:.1} s",
-            percentile(&latency, 50.0),
-            percentile(&latency, 99.0)
-        );
-        println!(
-            "  peak RSS: {:.0} MB during the send ({:.0} MB before it: setup and seeding)",
-            self.rss_send, self.rss_before
-        );
-        println!(
-            "  claim: {:.1} ms at the start of the queue, {:.1} ms at the end (median of the first / last 10 of {} claims, {:.0} rows each on average)",
-            ms(first),
-            ms(last),
-            self.claims.len(),
-            self.claims.iter().map(|t| t.rows as f64).sum::<f64>() / self.claims.len().max(1) as f64
-        );
-        println!("  statement time (summed over connections):");
-        for (kind, (count, secs, max)) in &self.totals {
-            if *count > 0 {
-                println!(
-                    "    {:<36} {:>8} runs {:>8.1} s  mean {:>7.2} ms  max {:>8.1} ms",
-                    kind.label(),
-                    count,
-                    secs,
-                    secs / *count as f64 * 1000.0,
-                    max * 1000.0
-                );
-            }
-        }
-        if o.detail {
-            self.print_deciles();
-        }
-        println!(
-            "RESULT db={} members={} dkim={} rate={:.1} ceiling={:.1} ratio={:.3} cpu_per_1000={:.3} p50_s={:.2} p99_s={:.2} rss_mb={:.1} claim_start_ms={:.2} claim_end_ms={:.2}",
-            o.db.split(':').next().unwrap_or("?"),
-            self.members,
-            o.dkim.is_some(),
-            self.rate(),
-            self.ceiling(),
-            self.rate() / self.ceiling(),
-            per_k(self.cpu + self.server_cpu.unwrap_or(0.0)),
-            percentile(&latency, 50.0),
-            percentile(&latency, 99.0),
-            self.rss_send,
-            ms(first),
-            ms(last)
-        );
-    }
-
-    /// How the claim and mark_sent behave as the queue drains: the run cut
-    /// into tenths by time.
-    fn print_deciles(&self) {
-        let span = self.secs * 1000.0;
-        for (name, timed) in [("claim", &self.claims), ("mark_sent", &self.marks)] {
-            let mut ms: Vec<f64> = timed.iter().map(|t| t.secs * 1000.0).collect();
-            ms.sort_by(|a, b| a.total_cmp(b));
-            println!(
-                "  {name} ms: p50 {:.2}, p90 {:.2}, p99 {:.2}, max {:.2}",
-                percentile(&ms, 50.0),
-                percentile(&ms, 90.0),
-                percentile(&ms, 99.0),
-                percentile(&ms, 100.0)
-            );
-        }
-        println!("  by tenth of the run: sent, msg/s, claim median ms, mark_sent mean ms");
-        for d in 0..10 {
-            let (lo, hi) = (span * d as f64 / 10.0, span * (d + 1) as f64 / 10.0);
-            let inside = |t: &&Timed| t.at_ms >= lo && t.at_ms < hi;
-            let claims: Vec<f64> = self
-                .claims
-                .iter()
-                .filter(inside)
-                .map(|t| t.secs * 1000.0)
-                .collect();
-            let marks: Vec<&Timed> = self.marks.iter().filter(inside).collect();
-            let mark_mean =
-                marks.iter().map(|t| t.secs * 1000.0).sum::<f64>() / marks.len().max(1) as f64;
-            println!(
-                "    {:>3}-{:<3}% {:>8} {:>8.0} {:>10.2} {:>10.2}",
-                d * 10,
-                (d + 1) * 10,
-                marks.len(),
-                marks.len() as f64 / (span / 10_000.0),
-                median(claims),
-                mark_mean
-            );
-        }
-    }
 }
 
 /// Render and compose every member's copy with no network, one at a time
