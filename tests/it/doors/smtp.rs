@@ -241,9 +241,15 @@ async fn accepted_replies_do_not_tell_members_from_strangers() {
         assert_eq!(lmtp, vec![member[0].clone(), member[0].clone()]);
         // The outcomes did differ.
         let counts = ctx.store.inbound_counts().await.unwrap();
-        let held = counts.iter().find(|(s, _)| s.as_str() == "held").map(|(_, n)| *n);
+        let held = counts
+            .iter()
+            .find(|(s, _)| s.as_str() == "held")
+            .map(|(_, n)| *n);
         assert!(held.is_some_and(|n| n >= 1), "{counts:?}");
-        assert!(counts.iter().any(|(s, _)| s.as_str() != "held"), "{counts:?}");
+        assert!(
+            counts.iter().any(|(s, _)| s.as_str() != "held"),
+            "{counts:?}"
+        );
         app.stop().await;
     }
 }
