@@ -217,8 +217,8 @@ pub enum OutboxCmd {
     Status,
     /// Queue failed mail again, with a fresh retry window: one message by id, or every failed one with --all.
     Retry {
-        /// The outbox id `gazette outbox status` shows.
-        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        /// The outbox id `gazette outbox status` shows (or --all).
+        #[arg(conflicts_with = "all")]
         id: Option<i64>,
         /// Every failed message, including ones the relay refused for good.
         #[arg(long)]

@@ -23,7 +23,7 @@ pub(super) async fn ingest(config: Config, args: IngestArgs) -> anyhow::Result<i
 /// `Err` carries the exit code of a failure already reported on stderr.
 async fn run(config: Config, args: IngestArgs) -> Result<i32, i32> {
     let raw = read_stdin(config.max_message_bytes)?;
-    let ctx = Ctx::open(config).await.map_err(retry_later)?;
+    let ctx = Ctx::open_existing(config).await.map_err(retry_later)?;
     let recipient = recipient(&ctx, args.recipient, &raw).await?;
     // An MTA that pipes to a command sets $SENDER, empty for the null
     // sender `<>`; without it the Return-Path header stands in.

@@ -20,6 +20,9 @@ pub(super) async fn outbox(ctx: &Ctx, c: OutboxCmd) -> anyhow::Result<i32> {
                 println!("failed #{id} {kind} to {to} after {attempts} attempt(s): {reply}");
             }
         }
+        OutboxCmd::Retry { id: None, all: false } => anyhow::bail!(
+            "say which message to queue again: `gazette outbox retry ID` (the ids are in `gazette outbox status`), or `gazette outbox retry --all` for every failed one"
+        ),
         OutboxCmd::Retry { id, all } => {
             let n = crate::outbound::requeue(ctx, if all { None } else { id }).await?;
             println!(

@@ -57,6 +57,8 @@ impl InboundRow {
 
 const INSERT_INBOUND: &str = "INSERT INTO inbound (dedupe_key, message_id, transport, mail_from, rcpt_to, from_addr, subject, size, raw, received_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id";
+const SYNC_FULL: &str = "PRAGMA synchronous=FULL";
+const SYNC_NORMAL: &str = "PRAGMA synchronous=NORMAL";
 const NOTE_FAILURE: &str = "UPDATE inbound SET reason = $2 WHERE id = $1 AND status = 'received'";
 const SELECT_BY_DEDUPE: &str = "SELECT id, status FROM inbound WHERE dedupe_key = $1";
 const SET_OUTCOME: &str = "UPDATE inbound SET list_id = $2, kind = $3, status = $4, reason = $5, handled_at = $6 WHERE id = $1";
@@ -87,6 +89,16 @@ impl Store {
     /// Stores the raw message; `Ok(None)` when the same message (same
     /// dedupe key) was stored before: it must act once only.
     pub async fn insert_inbound(&self, m: &NewInbound<'_>) -> Result<Option<i64>> {
+        // The sender is told 250 once this returns, and then forgets the
+        // message: on SQLite this one commit is made durable against a power
+        // cut too (WAL with `synchronous=NORMAL`, the rest of the time,
+        // survives a crash of the process but may lose the last commits
+        // when the machine loses power).
+        let mut conn = self.pool().acquire().await?;
+        let sqlite = self.backend() == super::Backend::Sqlite;
+        if sqlite {
+            sqlx::query(SYNC_FULL).execute(&mut *conn).await?;
+        }
         let id = sqlx::query_scalar(INSERT_INBOUND)
             .bind(text(m.dedupe_key))
             .bind(m.message_id.map(text))
@@ -98,9 +110,19 @@ impl Store {
             .bind(m.raw.len() as i64)
             .bind(m.raw)
             .bind(crate::now_ms())
-            .fetch_optional(self.pool())
-            .await?;
-        Ok(id)
+            .fetch_optional(&mut *conn)
+            .await;
+        if sqlite {
+            sqlx::query(SYNC_NORMAL).execute(&mut *conn).await?;
+        }
+        Ok(id?)
+    }
+
+    /// The `synchronous` setting of a pooled SQLite connection (tests).
+    pub async fn sqlite_synchronous(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(self.pool())
+            .await?)
     }
 
     /// The id and status of an earlier copy of a message.

@@ -6,6 +6,7 @@ mod common;
 
 mod classify_corpora;
 mod classify_fuzz;
+mod cli;
 mod delivery_faults;
 mod digest_schedule;
 mod dkim;
