@@ -168,9 +168,10 @@ impl Running {
 }
 
 /// Messages whose handling failed for a passing reason (the database was
-/// away) are tried again every few minutes, whoever received them.
+/// away) are tried again when their backoff ends, whoever received them;
+/// looking costs one indexed query.
 async fn resume_periodically(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
-    let mut interval = tokio::time::interval(Duration::from_secs(300));
+    let mut interval = tokio::time::interval(Duration::from_secs(30));
     interval.tick().await; // start-up already resumed once
     loop {
         tokio::select! {

@@ -13,6 +13,7 @@ mod dkim;
 mod doors;
 mod email_loop;
 mod inbound_edges;
+mod inbound_pipeline;
 mod inbound_trust;
 mod ingest_corpora;
 mod members;
