@@ -20,6 +20,7 @@ mod members;
 mod outbox;
 mod parsers_fuzz;
 mod restart_safety;
+mod scale_out;
 mod schema;
 mod shutdown;
 mod states;
