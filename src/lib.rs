@@ -20,6 +20,7 @@ pub mod outbound;
 pub mod posts;
 pub mod serve;
 pub mod store;
+pub mod telemetry;
 pub mod tokens;
 pub mod trim;
 pub mod web;

@@ -34,6 +34,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
 /// Binds the listeners and starts every part; returns once all are running.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
+    crate::telemetry::install();
     let ctx = Ctx::open(config).await?;
     let cfg = ctx.config.clone();
     let http = crate::net::listen(cfg.http_addr).map_err(|e| {

@@ -262,6 +262,7 @@ async fn handle(
         },
     };
     ctx.store.set_inbound_outcome(id, &outcome).await?;
+    count(&outcome);
     tracing::info!(status = %outcome.status, kind = %outcome.kind, reason = %outcome.reason, "inbound handled");
     Ok(outcome)
 }
@@ -277,10 +278,12 @@ async fn failed(ctx: &Ctx, id: i64, attempts: i64, why: &str) -> Result<Outcome,
         );
         tracing::error!(error = %why, attempts, "inbound message parked as failed");
         ctx.store.park_inbound(id, &reason).await?;
-        return Ok(Outcome {
+        let outcome = Outcome {
             status: InboundStatus::Failed,
             ..kept(&reason)
-        });
+        };
+        count(&outcome);
+        return Ok(outcome);
     }
     let next = crate::now_ms() + retry_delay_ms(attempts);
     let reason = format!(
@@ -290,6 +293,16 @@ async fn failed(ctx: &Ctx, id: i64, attempts: i64, why: &str) -> Result<Outcome,
     tracing::warn!(error = %why, attempts, "inbound message could not be handled yet");
     ctx.store.retry_inbound_later(id, &reason, next).await?;
     Ok(kept(&reason))
+}
+
+/// A message's final outcome, for `/metrics`.
+fn count(o: &Outcome) {
+    metrics::counter!(
+        crate::telemetry::INBOUND,
+        "status" => o.status.as_str(),
+        "kind" => o.kind.as_str()
+    )
+    .increment(1);
 }
 
 /// One minute doubling per attempt, at most six hours: [`MAX_ATTEMPTS`]

@@ -86,6 +86,8 @@ const SELECT_RECENT: &str = "SELECT id, message_id, transport, mail_from, rcpt_t
 const SELECT_ONE: &str = "SELECT id, message_id, transport, mail_from, rcpt_to, from_addr, subject, size, received_at, list_id, kind, status, reason, attempts FROM inbound WHERE id = $1";
 const SELECT_RAW: &str =
     "SELECT r.raw FROM inbound i JOIN inbound_raw r ON r.id = i.raw_id WHERE i.id = $1";
+/// Served by the partial index `inbound_due`, whatever the table's size.
+const COUNT_UNHANDLED: &str = "SELECT COUNT(*) FROM inbound WHERE status = 'received'";
 const COUNT_BY_STATUS: &str =
     "SELECT status, COUNT(*) AS n FROM inbound GROUP BY status ORDER BY status";
 /// Takes the throttle slot for (list, address, kind) when it is free or older than the window.
@@ -234,6 +236,13 @@ impl Store {
         Ok(sqlx::query_scalar(SELECT_RAW)
             .bind(id)
             .fetch_optional(self.pool())
+            .await?)
+    }
+
+    /// Messages stored and not handled yet.
+    pub async fn unhandled_inbound_count(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar(COUNT_UNHANDLED)
+            .fetch_one(self.pool())
             .await?)
     }
 
