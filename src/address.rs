@@ -96,6 +96,19 @@ impl ListAddress {
         })
     }
 
+    /// A list address as stored, split without the separator check:
+    /// stored addresses were checked when created, and one that clashes
+    /// with a separator changed since is refused at start-up
+    /// ([`crate::app::Ctx::open`]), not by a panic mid-request.
+    pub fn stored(address: &str, separator: char) -> Self {
+        let (local, domain) = address.rsplit_once('@').unwrap_or((address, ""));
+        ListAddress {
+            local: local.to_ascii_lowercase(),
+            domain: domain.to_ascii_lowercase(),
+            separator,
+        }
+    }
+
     pub fn posting(&self) -> String {
         format!("{}@{}", self.local, self.domain)
     }

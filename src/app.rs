@@ -7,7 +7,7 @@ use crate::config::{Config, SenderAuthMode};
 use crate::inbound::auth::SenderAuth;
 use crate::outbound::dkim::Dkim;
 use crate::store::lists::ListRow;
-use crate::store::Store;
+use crate::store::{Open, Store};
 use crate::tokens::{Purpose, TokenKey};
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -31,9 +31,19 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// Loads the DKIM key, connects to the database, applies migrations and
-    /// loads the token key.
+    /// Loads the DKIM key, connects to the database (creating a SQLite one
+    /// that is not there yet), applies migrations and loads the token key.
     pub async fn open(config: Config) -> anyhow::Result<Ctx> {
+        Ctx::open_with(config, Open::CreateIfMissing).await
+    }
+
+    /// [`Ctx::open`] for commands that work on an existing installation:
+    /// a missing SQLite database is an error saying where it was looked for.
+    pub async fn open_existing(config: Config) -> anyhow::Result<Ctx> {
+        Ctx::open_with(config, Open::Existing).await
+    }
+
+    async fn open_with(config: Config, open: Open) -> anyhow::Result<Ctx> {
         // First, so an unusable key stops start-up before anything else.
         let dkim = match &config.dkim {
             Some(settings) => {
@@ -63,8 +73,9 @@ impl Ctx {
             },
             SenderAuthMode::Off => None,
         };
-        let store = Store::connect(config.database_url.expose()).await?;
+        let store = Store::open(config.database_url.expose(), open).await?;
         store.migrate().await?;
+        check_separator(&store, config.separator).await?;
         let (keys, warnings) = crate::token_secret::load(&config, &store).await?;
         for w in warnings {
             tracing::warn!("{w}");
@@ -81,8 +92,7 @@ impl Ctx {
     }
 
     pub fn list(&self, row: ListRow) -> List {
-        let address = ListAddress::parse(&row.address, self.config.separator)
-            .expect("list addresses are validated when the list is created");
+        let address = ListAddress::stored(&row.address, self.config.separator);
         List {
             row,
             address,
@@ -133,6 +143,27 @@ impl Ctx {
             ),
         }
     }
+}
+
+/// Every list's address must still split cleanly with the configured
+/// sub-address separator: `pm-circle@…` with `GAZETTE_SEPARATOR=-` would
+/// route `pm-circle-subscribe@` to nothing.
+async fn check_separator(store: &Store, separator: char) -> anyhow::Result<()> {
+    for row in store.lists().await? {
+        if ListAddress::parse(&row.address, separator).is_err() {
+            return Err(crate::config::ConfigError {
+                setting: "GAZETTE_SEPARATOR".into(),
+                value: separator.to_string(),
+                why: format!(
+                    "the list {} contains it, so its command and reply addresses could not be told apart",
+                    row.address
+                ),
+                fix: "Keep the separator the list was created with (+ by default), or use one the list addresses do not contain.".into(),
+            }
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// A list with the addresses and links derived from it.

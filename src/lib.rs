@@ -24,6 +24,7 @@ pub mod redact;
 pub mod secret;
 pub mod serve;
 pub mod store;
+pub mod telemetry;
 pub mod token_secret;
 pub mod tokens;
 pub mod trim;
@@ -32,4 +33,11 @@ pub mod web;
 /// Milliseconds since the Unix epoch: the one time format the store keeps.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+/// A stored time for logs and messages: `2026-12-07T08:00:00Z`.
+pub fn fmt_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| format!("{ms} ms after 1970"))
 }

@@ -38,6 +38,11 @@ fn main() {
             // still a configuration error.
             if e.downcast_ref::<gazette::config::ConfigError>().is_some() {
                 78 // EX_CONFIG
+            } else if matches!(
+                e.downcast_ref::<gazette::store::StoreError>(),
+                Some(gazette::store::StoreError::Missing { .. })
+            ) {
+                66 // EX_NOINPUT
             } else {
                 1
             }

@@ -34,6 +34,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
 /// Binds the listeners and starts every part; returns once all are running.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
+    crate::telemetry::install();
     let ctx = Ctx::open(config).await?;
     let cfg = ctx.config.clone();
     let http = crate::net::listen(cfg.http_addr).map_err(|e| {
@@ -169,9 +170,10 @@ impl Running {
 }
 
 /// Messages whose handling failed for a passing reason (the database was
-/// away) are tried again every few minutes, whoever received them.
+/// away) are tried again when their backoff ends, whoever received them;
+/// looking costs one indexed query.
 async fn resume_periodically(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
-    let mut interval = tokio::time::interval(Duration::from_secs(300));
+    let mut interval = tokio::time::interval(Duration::from_secs(30));
     interval.tick().await; // start-up already resumed once
     loop {
         tokio::select! {

@@ -217,8 +217,8 @@ pub enum OutboxCmd {
     Status,
     /// Queue failed mail again, with a fresh retry window: one message by id, or every failed one with --all.
     Retry {
-        /// The outbox id `gazette outbox status` shows.
-        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        /// The outbox id `gazette outbox status` shows (or --all).
+        #[arg(conflicts_with = "all")]
         id: Option<i64>,
         /// Every failed message, including ones the relay refused for good.
         #[arg(long)]
@@ -230,8 +230,8 @@ pub enum OutboxCmd {
 pub enum InboundCmd {
     /// Recent inbound messages with their outcome.
     List {
-        /// Only this status: accepted, held, ignored, rejected, received.
-        #[arg(long, value_parser = ["accepted", "held", "ignored", "rejected", "received"])]
+        /// Only this status: accepted, held, ignored, rejected, received (not handled yet), failed (gave up).
+        #[arg(long, value_parser = ["accepted", "held", "ignored", "rejected", "received", "failed"])]
         status: Option<String>,
         /// How many, newest first.
         #[arg(long, default_value_t = 50)]
@@ -241,5 +241,14 @@ pub enum InboundCmd {
     Show {
         /// The id `gazette inbound list` shows.
         id: i64,
+    },
+    /// Handle again messages that failed too often (`inbound list --status failed`): one by id, or all with --all.
+    Retry {
+        /// The id `gazette inbound list` shows (or --all).
+        #[arg(conflicts_with = "all")]
+        id: Option<i64>,
+        /// Every failed message.
+        #[arg(long)]
+        all: bool,
     },
 }

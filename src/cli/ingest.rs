@@ -23,7 +23,12 @@ pub(super) async fn ingest(config: Config, args: IngestArgs) -> anyhow::Result<i
 /// `Err` carries the exit code of a failure already reported on stderr.
 async fn run(config: Config, args: IngestArgs) -> Result<i32, i32> {
     let raw = read_stdin(config.max_message_bytes)?;
-    let ctx = Ctx::open(config).await.map_err(retry_later)?;
+    // Intake never signs mail: the DKIM key is not loaded for each message.
+    let config = Config {
+        dkim: None,
+        ..config
+    };
+    let ctx = Ctx::open_existing(config).await.map_err(retry_later)?;
     let recipient = recipient(&ctx, args.recipient, &raw).await?;
     // An MTA that pipes to a command sets $SENDER, empty for the null
     // sender `<>`; without it the Return-Path header stands in.
@@ -92,10 +97,10 @@ fn exit_code(result: Result<crate::inbound::Receipt, InboundError>) -> i32 {
                 r.outcome.status,
                 crate::redact::safe(&r.outcome.reason)
             );
-            let unknown_recipient = r.outcome.status == InboundStatus::Rejected
-                && r.outcome.list_id.is_none()
-                && r.outcome.kind != InboundKind::Unparseable;
-            if unknown_recipient {
+            let rejected = r.outcome.status == InboundStatus::Rejected;
+            if rejected && r.outcome.kind == InboundKind::Unparseable {
+                EX_DATAERR // kept for inspection, but the sender should know
+            } else if rejected && r.outcome.list_id.is_none() {
                 EX_NOUSER
             } else {
                 0

@@ -23,6 +23,9 @@ pub(super) async fn outbox(ctx: &Ctx, c: OutboxCmd) -> anyhow::Result<i32> {
                 println!("failed #{id} {kind} to {to} after {attempts} attempt(s): {reply}");
             }
         }
+        OutboxCmd::Retry { id: None, all: false } => anyhow::bail!(
+            "say which message to queue again: `gazette outbox retry ID` (the ids are in `gazette outbox status`), or `gazette outbox retry --all` for every failed one"
+        ),
         OutboxCmd::Retry { id, all } => {
             let n = crate::outbound::requeue(ctx, if all { None } else { id }).await?;
             println!(
@@ -67,6 +70,20 @@ pub(super) async fn inbound(ctx: &Ctx, c: InboundCmd) -> anyhow::Result<i32> {
                     safe(&m.reason)
                 );
             }
+        }
+        InboundCmd::Retry { id: None, all: false } => anyhow::bail!(
+            "say which message to handle again: `gazette inbound retry ID` (`gazette inbound list --status failed` shows them), or `--all`"
+        ),
+        InboundCmd::Retry { id, all } => {
+            let n = ctx.store.requeue_inbound(if all { 0 } else { id.unwrap_or(0) }).await?;
+            if n == 0 && !all {
+                anyhow::bail!("inbound message #{} has not failed; only failed messages are handled again", id.unwrap_or(0));
+            }
+            println!(
+                "queued {n} message{} again; `gazette serve` handles {} within a few minutes",
+                if n == 1 { "" } else { "s" },
+                if n == 1 { "it" } else { "them" }
+            );
         }
         InboundCmd::Show { id } => match ctx.store.inbound_raw(id).await? {
             Some(raw) => std::io::stdout().write_all(&raw)?,

@@ -92,13 +92,23 @@ pub(super) async fn run(ctx: &Ctx, c: MemberCmd) -> anyhow::Result<i32> {
         }
         MemberCmd::Remove { list, emails } => {
             let list = resolve_list(ctx, &list).await?;
+            let mut unknown = 0;
             for e in emails {
                 let email = EmailAddress::parse(&e)?;
                 match membership::remove(ctx, &list, &email, "cli").await? {
                     Removed::Unsubscribed => println!("{email} unsubscribed"),
                     Removed::WasNotSubscribed => println!("{email} was not subscribed"),
-                    Removed::NotAMember => println!("{email} is not a member"),
+                    Removed::NotAMember => {
+                        unknown += 1;
+                        eprintln!(
+                            "{email} is not a member of {}; nothing to remove (`gazette member list` shows who is)",
+                            list.posting()
+                        );
+                    }
                 }
+            }
+            if unknown > 0 {
+                return Ok(1);
             }
         }
     }

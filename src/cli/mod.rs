@@ -21,12 +21,15 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
         Cmd::Serve => crate::serve::serve(config).await.map(|_| 0),
         Cmd::Migrate => migrate(config).await,
         Cmd::Ingest(args) => ingest::ingest(config, args).await,
-        Cmd::List(c) => lists::run(&Ctx::open(config).await?, c).await,
-        Cmd::Member(c) => members::run(&Ctx::open(config).await?, c).await,
-        Cmd::Editor(c) => members::editor(&Ctx::open(config).await?, c).await,
-        Cmd::Digest(c) => digest::run(&Ctx::open(config).await?, c).await,
-        Cmd::Outbox(c) => inspect::outbox(&Ctx::open(config).await?, c).await,
-        Cmd::Inbound(c) => inspect::inbound(&Ctx::open(config).await?, c).await,
+        // Only a new list may start a new database; every other command
+        // says where it looked when there is none.
+        Cmd::List(c @ ListCmd::Create { .. }) => lists::run(&Ctx::open(config).await?, c).await,
+        Cmd::List(c) => lists::run(&Ctx::open_existing(config).await?, c).await,
+        Cmd::Member(c) => members::run(&Ctx::open_existing(config).await?, c).await,
+        Cmd::Editor(c) => members::editor(&Ctx::open_existing(config).await?, c).await,
+        Cmd::Digest(c) => digest::run(&Ctx::open_existing(config).await?, c).await,
+        Cmd::Outbox(c) => inspect::outbox(&Ctx::open_existing(config).await?, c).await,
+        Cmd::Inbound(c) => inspect::inbound(&Ctx::open_existing(config).await?, c).await,
     }
 }
 

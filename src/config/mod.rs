@@ -401,10 +401,20 @@ fn read_file(path: &PathBuf, required: bool) -> Result<FileConfig, ConfigError> 
         }
     };
     toml::from_str(&text).map_err(|e| {
+        // Where in the file, as an editor shows it (line and column from 1).
+        let at = e
+            .span()
+            .map(|span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                format!(" at line {line}, column {column}")
+            })
+            .unwrap_or_default();
         bad(
             "GAZETTE_CONFIG",
             &path.display().to_string(),
-            format!("it is not valid gazette.toml: {}", e.message()),
+            format!("it is not valid gazette.toml{at}: {}", e.message()),
             "Fix the file; keys are the GAZETTE_* names in lower case without the prefix, e.g. smtp_url = \"file://outbox\".",
         )
     })
@@ -431,13 +441,22 @@ fn parse_addr(raw: &Raw) -> Result<SocketAddr, ConfigError> {
         Some(port) => format!("127.0.0.1:{port}"),
         None => v.to_string(),
     };
+    let fix = "Write it as 127.0.0.1:2525 or [::]:25 (port 0 picks a free port).";
     v.parse().map_err(|_| {
-        bad(
-            &raw.name,
-            &raw.value,
-            "not an IP address with a port",
-            "Write it as 127.0.0.1:2525 or [::]:25 (port 0 picks a free port).",
-        )
+        // Say which half is wrong: "80800" is a port out of range, not a bad IP.
+        let why = match v.rsplit_once(':') {
+            Some((_, port)) if port.parse::<u64>().is_ok() && port.parse::<u16>().is_err() => {
+                format!("port {port} is out of range (ports go from 0 to 65535)")
+            }
+            Some((_, port)) if port.parse::<u16>().is_err() => {
+                format!("`{port}` is not a port number")
+            }
+            Some((host, _)) => format!(
+                "`{host}` is not an IP address (names other than localhost are not resolved here)"
+            ),
+            None => "it has no port (write address:port)".to_string(),
+        };
+        bad(&raw.name, &raw.value, why, fix)
     })
 }
 

@@ -461,3 +461,33 @@ fn sender_authentication_settings() {
         assert!(e.contains(setting), "{setting}={value:?}: {e}");
     }
 }
+
+#[test]
+fn a_syntax_error_in_the_file_says_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("g.toml");
+    std::fs::write(&p, "workers = 3\n\nsmtp_url = \"smtp://relay\n").unwrap();
+    let path = p.display().to_string();
+    let e = Config::from_sources(&env(&[("GAZETTE_CONFIG", &path)]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("at line 3, column"), "{e}");
+}
+
+#[test]
+fn an_address_error_says_which_half_is_wrong() {
+    let err = |v: &str| {
+        Config::from_sources(&env(&[
+            ("GAZETTE_CONFIG", "/dev/null"),
+            ("GAZETTE_HTTP_ADDR", v),
+        ]))
+        .unwrap_err()
+        .to_string()
+    };
+    let e = err("localhost:80800");
+    assert!(e.contains("port 80800 is out of range"), "{e}");
+    assert!(!e.contains("not an IP"), "{e}");
+    assert!(err("127.0.0.1:http").contains("`http` is not a port number"));
+    assert!(err("example.org:80").contains("`example.org` is not an IP address"));
+    assert!(err("127.0.0.1").contains("no port"));
+}

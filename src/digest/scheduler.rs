@@ -77,7 +77,11 @@ async fn pass(ctx: &Ctx, list: &List, memory: &mut Memory) -> anyhow::Result<boo
             .fire_slot(list.id(), slot, next, list.row.created_at)
             .await?;
         if fired {
-            tracing::info!(slot, next, "schedule fired");
+            tracing::info!(
+                slot = %crate::fmt_ms(slot),
+                next = %crate::fmt_ms(next),
+                "schedule fired"
+            );
         }
     } else if in_notice_window(list, slot, now)? {
         let last = memory.ahead_checked.get(&list.id()).copied().unwrap_or(0);

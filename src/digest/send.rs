@@ -176,6 +176,8 @@ pub async fn release(ctx: &Ctx, list: &List, d: &DigestRow) -> anyhow::Result<Re
     tx.commit().await?;
     ctx.outbox_wake.notify_waiters();
     tracing::info!(list = %list.posting(), digest = d.number, recipients = n, "digest released");
+    metrics::counter!(crate::telemetry::ISSUES_SENT).increment(1);
+    metrics::counter!(crate::telemetry::ISSUE_RECIPIENTS).increment(n);
     Ok(Released::Sent {
         digest_id: d.id,
         recipients: n,

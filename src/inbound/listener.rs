@@ -7,7 +7,7 @@
 //! gets the same text, whatever became of it (posted, held, ignored), so a
 //! prober learns nothing about who is a member. The log keeps the detail.
 
-use super::pipeline::{receive, InboundError, Incoming};
+use super::pipeline::{receive_all, InboundError, Incoming};
 use super::smtp::{Envelope, MailHandler, Reply};
 use crate::app::Ctx;
 
@@ -40,20 +40,23 @@ impl MailHandler for Handler {
     async fn deliver(&self, envelope: &Envelope, data: Vec<u8>) -> Vec<Reply> {
         let transport = if envelope.lmtp { "lmtp" } else { "smtp" };
         let trace = received_line(&self.ctx.config.hostname, envelope);
-        let mut replies = Vec::with_capacity(envelope.rcpt_to.len());
-        for rcpt in &envelope.rcpt_to {
-            let incoming = Incoming {
-                transport,
-                mail_from: Some(&envelope.mail_from),
-                recipient: rcpt,
-                raw: &data,
-                trace: &trace,
-                client: Some(crate::inbound::auth::Client {
-                    ip: envelope.peer.ip(),
-                    helo: &envelope.helo,
-                }),
-            };
-            let reply = match receive(&self.ctx, &incoming).await {
+        let incoming = Incoming {
+            transport,
+            mail_from: Some(&envelope.mail_from),
+            recipient: "",
+            raw: &data,
+            trace: &trace,
+            client: Some(crate::inbound::auth::Client {
+                ip: envelope.peer.ip(),
+                helo: &envelope.helo,
+            }),
+        };
+        let recipients: Vec<&str> = envelope.rcpt_to.iter().map(String::as_str).collect();
+        // One call for all recipients: the message is stored once.
+        receive_all(&self.ctx, &incoming, &recipients)
+            .await
+            .into_iter()
+            .map(|result| match result {
                 Ok(r) => {
                     // The pipeline has logged what became of it.
                     tracing::debug!(inbound = r.inbound_id, duplicate = r.duplicate, "accepted");
@@ -65,10 +68,8 @@ impl MailHandler for Handler {
                     tracing::warn!(error = %e, "inbound temporary failure");
                     Reply::new(451, "4.3.0", "temporary failure, try again later")
                 }
-            };
-            replies.push(reply);
-        }
-        replies
+            })
+            .collect()
     }
 }
 

@@ -237,16 +237,19 @@ impl<H: MailHandler> Sessions<H> {
         let client = match self.clients.admit(peer.ip()) {
             Ok(client) => client,
             Err(why) => {
-                let (log, text) = match why {
+                let (log, text, reason) = match why {
                     clients::Refusal::TooMany => (
                         "too many sessions from one client",
                         "too many connections from your address",
+                        "client_sessions",
                     ),
                     clients::Refusal::TooFast => (
                         "one client connecting too often",
                         "too many new connections from your address",
+                        "client_rate",
                     ),
                 };
+                metrics::counter!(crate::telemetry::SMTP_REFUSED, "reason" => reason).increment(1);
                 REFUSALS.refused(&format!("{log} (such as {})", peer.ip()));
                 let line = format!("421 4.7.0 {host} {text}, try again later\r\n");
                 return self.refuse(stream, line);
@@ -254,6 +257,8 @@ impl<H: MailHandler> Sessions<H> {
         };
         let Ok(slot) = self.slots.clone().try_acquire_owned() else {
             REFUSALS.refused("all sessions in use");
+            metrics::counter!(crate::telemetry::SMTP_REFUSED, "reason" => "all_sessions")
+                .increment(1);
             let line = format!("421 4.3.2 {host} too many connections, try again later\r\n");
             return self.refuse(stream, line);
         };

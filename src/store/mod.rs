@@ -55,6 +55,8 @@ pub enum StoreError {
     Db(sqlx::Error),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    #[error("there is no gazette database at {path} (GAZETTE_DATABASE_URL is {url}). Run gazette where `gazette serve` keeps its data, or point GAZETTE_DATABASE_URL at it; `gazette migrate` or `gazette list create` starts a new database here")]
+    Missing { path: String, url: String },
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -65,7 +67,34 @@ impl From<sqlx::Error> for StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Whether opening a database may create it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Open {
+    /// `serve`, `migrate`, `list create`: a new installation starts here.
+    CreateIfMissing,
+    /// Every other command: a missing SQLite file is an error naming the
+    /// path looked at, not an empty database reporting "no lists yet".
+    Existing,
+}
+
 impl Store {
+    /// [`Store::connect`], refusing to create a SQLite database that is not
+    /// there yet when `open` is [`Open::Existing`].
+    pub async fn open(url: &str, open: Open) -> Result<Store> {
+        if open == Open::Existing {
+            if let Some(file) = crate::files::sqlite_file(url).filter(|f| !f.exists()) {
+                let path = std::env::current_dir()
+                    .map(|d| d.join(&file))
+                    .unwrap_or(file);
+                return Err(StoreError::Missing {
+                    path: path.display().to_string(),
+                    url: redact(url),
+                });
+            }
+        }
+        Store::connect(url).await
+    }
+
     /// Opens the pool; SQLite connections get WAL, `synchronous=NORMAL` and a
     /// busy timeout so several workers can share one file.
     pub async fn connect(url: &str) -> Result<Store> {

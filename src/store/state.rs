@@ -152,6 +152,9 @@ stored_enum! {
         Held = "held",
         Ignored = "ignored",
         Rejected = "rejected",
+        /// Handling failed attempt after attempt: parked with the last
+        /// reason, until an operator retries it.
+        Failed = "failed",
     }
 }
 

@@ -1,5 +1,7 @@
-//! `/metrics` in the Prometheus text format, read from the store so every
-//! worker reports the same, shared numbers.
+//! `/metrics` in the Prometheus text format: this process's counters and
+//! histograms (`crate::telemetry`), and two gauges only the database knows,
+//! each one indexed lookup: how late the oldest due delivery is, and how
+//! many inbound messages wait to be handled. Nothing counts a whole table.
 //!
 //! The numbers name lists and count members, so they are not for everyone:
 //! they are served on their own listener (`GAZETTE_METRICS_ADDR`), or on
@@ -47,36 +49,25 @@ pub async fn not_here() -> Response {
 }
 
 async fn render(ctx: &Ctx) -> anyhow::Result<String> {
-    let mut out = String::new();
+    let mut out = crate::telemetry::render();
+    let now = crate::now_ms();
+    let late = ctx
+        .store
+        .next_due()
+        .await?
+        .map_or(0.0, |due| (now - due).max(0) as f64 / 1000.0);
     writeln!(
         out,
-        "# HELP gazette_outbox_messages Outbox rows by kind and status."
+        "# HELP gazette_outbox_oldest_due_seconds How long the oldest due delivery has been waiting (0 when none is due)."
     )?;
-    writeln!(out, "# TYPE gazette_outbox_messages gauge")?;
-    for (kind, status, n) in ctx.store.outbox_counts().await? {
-        writeln!(
-            out,
-            "gazette_outbox_messages{{kind=\"{kind}\",status=\"{status}\"}} {n}"
-        )?;
-    }
+    writeln!(out, "# TYPE gazette_outbox_oldest_due_seconds gauge")?;
+    writeln!(out, "gazette_outbox_oldest_due_seconds {late}")?;
+    let waiting = ctx.store.unhandled_inbound_count().await?;
     writeln!(
         out,
-        "# HELP gazette_inbound_messages Inbound messages by outcome."
+        "# HELP gazette_inbound_unhandled Inbound messages stored and not handled yet (failures being retried included)."
     )?;
-    writeln!(out, "# TYPE gazette_inbound_messages gauge")?;
-    for (status, n) in ctx.store.inbound_counts().await? {
-        writeln!(out, "gazette_inbound_messages{{status=\"{status}\"}} {n}")?;
-    }
-    writeln!(out, "# HELP gazette_members Members by list and status.")?;
-    writeln!(out, "# TYPE gazette_members gauge")?;
-    for list in ctx.store.lists().await? {
-        for (status, n) in ctx.store.member_counts(list.id).await? {
-            writeln!(
-                out,
-                "gazette_members{{list=\"{}\",status=\"{status}\"}} {n}",
-                list.address
-            )?;
-        }
-    }
+    writeln!(out, "# TYPE gazette_inbound_unhandled gauge")?;
+    writeln!(out, "gazette_inbound_unhandled {waiting}")?;
     Ok(out)
 }

@@ -65,14 +65,41 @@ async fn unsubscribe_page_offers_modes_and_only_post_acts() {
 
         let base = format!("http://{}", app.http_addr);
         assert_eq!(http("GET", &format!("{base}/healthz"), "").await.0, 200);
-        let (status, metrics) = http("GET", &format!("http://{metrics_addr}/metrics"), "").await;
-        assert_eq!(status, 200);
+        let scrape = || async {
+            let (status, body) = http("GET", &format!("http://{metrics_addr}/metrics"), "").await;
+            assert_eq!(status, 200);
+            body
+        };
+        let accepted = |metrics: &str| -> f64 {
+            metrics
+                .lines()
+                .find(|l| {
+                    l.starts_with("gazette_inbound_messages_total")
+                        && l.contains("status=\"accepted\"")
+                        && l.contains("kind=\"ordinary\"")
+                })
+                .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+                .unwrap_or(0.0)
+        };
+        let before = scrape().await;
         assert!(
-            metrics.contains(
-                "gazette_members{list=\"pm@lists.example.org\",status=\"unsubscribed\"} 1"
-            ),
-            "{metrics}"
+            before.contains("gazette_outbox_oldest_due_seconds "),
+            "{before}"
         );
+        assert!(before.contains("gazette_inbound_unhandled 0"), "{before}");
+        // Counted where it happens: one more question, one more in the counter.
+        let q = mail(
+            "m0@example.org",
+            LIST_ADDRESS,
+            "Counted?",
+            "A question.",
+            "counted@example.org",
+        );
+        smtp_send(app.smtp_addr, "m0@example.org", LIST_ADDRESS, &q)
+            .await
+            .unwrap();
+        let after = scrape().await;
+        assert!(accepted(&after) >= accepted(&before) + 1.0, "{after}");
         app.stop().await;
     }
 }

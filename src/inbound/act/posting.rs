@@ -377,7 +377,12 @@ pub fn body_text(msg: &Message<'_>) -> String {
     crate::trim::trim_reply(&raw_text(msg)).text
 }
 
-/// The Message-IDs a reply names, nearest first, with angle brackets.
+/// The most Message-IDs of `References` looked up: a reply names its
+/// thread in the nearest few; a header of thousands is someone's attack.
+const MAX_THREAD_REFS: usize = 20;
+
+/// The Message-IDs a reply names, nearest first, with angle brackets, at
+/// most [`MAX_THREAD_REFS`], none longer than our own ids can be.
 fn thread_refs(msg: &Message<'_>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut add = |v: &mail_parser::HeaderValue<'_>| {
@@ -388,7 +393,8 @@ fn thread_refs(msg: &Message<'_>) -> Vec<String> {
         };
         for id in ids.into_iter().rev() {
             let id = format!("<{}>", id.trim().trim_matches(['<', '>']));
-            if id.len() > 2 && !out.contains(&id) {
+            if id.len() > 2 && id.len() <= 252 && !out.contains(&id) && out.len() < MAX_THREAD_REFS
+            {
                 out.push(id);
             }
         }
