@@ -33,22 +33,26 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 /// Binds the listeners and starts every part; returns once all are running.
-pub async fn start(config: Config) -> anyhow::Result<Running> {
+pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     crate::telemetry::install();
-    let ctx = Ctx::open(config).await?;
-    let cfg = ctx.config.clone();
-    let http = crate::net::listen(cfg.http_addr).map_err(|e| {
+    let http = crate::net::listen(config.http_addr).map_err(|e| {
         anyhow::anyhow!(
             "cannot listen for HTTP on {}: {e}. Set GAZETTE_HTTP_ADDR to a free address.",
-            cfg.http_addr
+            config.http_addr
         )
     })?;
-    let inbound = crate::net::listen(cfg.inbound_addr).map_err(|e| {
+    let inbound = crate::net::listen(config.inbound_addr).map_err(|e| {
         anyhow::anyhow!(
             "cannot listen for SMTP on {}: {e}. Set GAZETTE_INBOUND_ADDR to a free address.",
-            cfg.inbound_addr
+            config.inbound_addr
         )
     })?;
+    if config.base_url_follows_http && config.http_addr.port() == 0 {
+        // Port 0 picked a free port: links must name the one we got.
+        config.base_url = format!("http://{}", http.local_addr()?);
+    }
+    let ctx = Ctx::open(config).await?;
+    let cfg = ctx.config.clone();
     let metrics = match cfg.metrics_addr {
         Some(addr) => Some(crate::net::listen(addr).map_err(|e| {
             anyhow::anyhow!(

@@ -27,6 +27,10 @@ pub struct Config {
     pub inbound_addr: SocketAddr,
     pub http_addr: SocketAddr,
     pub base_url: String,
+    /// `GAZETTE_BASE_URL` was not set: links follow the HTTP listener,
+    /// including the port it actually got when `GAZETTE_HTTP_ADDR` asks
+    /// for port 0.
+    pub base_url_follows_http: bool,
     /// Shared secret for `POST /inbound` (raw MIME over HTTP); disabled when empty.
     pub inbound_secret: Secret<String>,
     /// Token key (`GAZETTE_SECRET`, at least 32 bytes); when empty, a
@@ -224,6 +228,7 @@ impl Config {
             inbound_addr: parse_addr(&inbound_addr)?,
             http_addr: parse_addr(&http_addr)?,
             base_url: String::new(),
+            base_url_follows_http: false,
             inbound_secret: pick("inbound_secret", file.inbound_secret, "").value.into(),
             secret: parse_secret(&pick("secret", file.secret, ""))?.into(),
             hostname: hostname.value,
@@ -344,9 +349,11 @@ impl Config {
                 c.http_addr, c.http_addr
             ));
         }
+        let base_url_follows_http = base_url.value.trim().is_empty();
         let base_url = parse_base_url(&base_url, c.http_addr)?;
         Ok(Config {
             base_url,
+            base_url_follows_http,
             warnings,
             ..c
         })

@@ -150,14 +150,15 @@ pub fn free_port() -> u16 {
 
 /// A configuration for tests: fast scheduler, short leases, given outbound.
 pub fn test_config(db: &TestDb, smtp_url: &str, extra: &[(&str, &str)]) -> Config {
-    let http = format!("127.0.0.1:{}", free_port());
+    // Port 0: the listener takes a free port when it binds (no race with
+    // other tests for a port chosen earlier), and links follow it.
+    let http = "127.0.0.1:0".to_string();
     let mut env: Vec<(String, String)> = vec![
         ("GAZETTE_CONFIG".into(), "/dev/null".into()),
         ("GAZETTE_DATABASE_URL".into(), db.url.clone()),
         ("GAZETTE_SMTP_URL".into(), smtp_url.into()),
         ("GAZETTE_HTTP_ADDR".into(), http.clone()),
         ("GAZETTE_INBOUND_ADDR".into(), "127.0.0.1:0".into()),
-        ("GAZETTE_BASE_URL".into(), format!("http://{http}")),
         ("GAZETTE_SCHEDULER_TICK_MS".into(), "200".into()),
         ("GAZETTE_HOSTNAME".into(), "gazette.test".into()),
     ];
