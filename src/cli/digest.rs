@@ -67,7 +67,7 @@ async fn preview(
 
 /// Approves the open issue; sends it at once when its slot has passed.
 async fn approve(ctx: &Ctx, list: &List, hint: &str) -> anyhow::Result<()> {
-    let (d, released) = send::approve_and_release_if_due(ctx, list).await?;
+    let (d, released) = send::approve_and_release_if_due(ctx, list, None).await?;
     print_issue_summary(&d)?;
     match released {
         Some(r) => print_released(&r),

@@ -229,7 +229,8 @@ pub async fn enroll(
     if m.is_active() {
         return update(ctx, m, how).await.map(Enrolled::Updated);
     }
-    if m.status != MemberStatus::Pending && !how.resubscribe {
+    let joinable = matches!(m.status, MemberStatus::Pending | MemberStatus::Guest);
+    if !joinable && !how.resubscribe {
         return Ok(Enrolled::Skipped(m));
     }
     let name = if how.name.trim().is_empty() {

@@ -96,8 +96,11 @@ pub struct DigestReadyTxt<'a> {
     pub list_address: &'a str,
     pub number: i64,
     pub subject: &'a str,
-    pub count: usize,
+    /// "This issue: 2 new questions, 1 new answer".
+    pub summary: &'a str,
     pub awaiting_approval: bool,
+    /// The issue's page in the editors' web UI.
+    pub review_url: &'a str,
 }
 
 #[derive(Template)]

@@ -50,7 +50,7 @@ const SELECT_FIRST_ACTIVE: &str = "SELECT id, list_id, email, name, status, mode
 /// subscription as pending. Active and disabled members are left alone.
 const UPSERT_PENDING: &str = "INSERT INTO members (list_id, email, email_key, name, status, mode, requested_at) VALUES ($1, $2, $3, $4, 'pending', 'digest', $5) \
      ON CONFLICT (list_id, email_key) DO UPDATE SET status = 'pending', requested_at = excluded.requested_at, email = excluded.email \
-     WHERE members.status IN ('pending', 'unsubscribed', 'disabled')";
+     WHERE members.status IN ('pending', 'unsubscribed', 'disabled', 'guest')";
 /// Adds an active member directly (editor action, import); re-activates one who left.
 const UPSERT_ACTIVE: &str = "INSERT INTO members (list_id, email, email_key, name, status, mode, requested_at, confirmed_at, consent) VALUES ($1, $2, $3, $4, 'active', $5, $6, $6, $7) \
      ON CONFLICT (list_id, email_key) DO UPDATE SET status = 'active', mode = excluded.mode, name = CASE WHEN excluded.name = '' THEN members.name ELSE excluded.name END, confirmed_at = excluded.confirmed_at, consent = excluded.consent, left_at = NULL, bounce_score = 0";

@@ -248,7 +248,7 @@ async fn approval_lists_wait_for_an_editor_who_is_told_ahead() {
         assert_eq!(editor_notices().await, 0);
 
         // Approval after the slot sends at once.
-        let (d, released) = gazette::digest::send::approve_and_release_if_due(&ctx, &list)
+        let (d, released) = gazette::digest::send::approve_and_release_if_due(&ctx, &list, None)
             .await
             .unwrap();
         assert!(

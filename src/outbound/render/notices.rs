@@ -181,14 +181,22 @@ async fn digest_ready(env: &Env<'_>, digest_id: i64, awaiting_approval: bool) ->
     let Some(d) = env.ctx.store.digest(digest_id).await? else {
         return cancelled("the digest no longer exists");
     };
-    let count = Issue::of(&d)?.items.len();
+    let issue = Issue::of(&d)?;
+    let subject = crate::digest::send::subject_for(&env.list, &d);
+    let summary = crate::digest::summary_line(&issue);
+    let review_url = format!(
+        "{}/admin/lists/{}/issue",
+        env.ctx.config.base_url,
+        env.list.posting()
+    );
     let text = DigestReadyTxt {
         list_name: name,
         list_address: &addr,
         number: d.number,
-        subject: &d.subject,
-        count,
+        subject: &subject,
+        summary: &summary,
         awaiting_approval,
+        review_url: &review_url,
     }
     .render()?;
     Ok(env.base(format!("[{name}] Digest issue {} is ready", d.number), text))
