@@ -106,7 +106,10 @@ pub enum Change {
     Feature(i64, String),
     Unfeature(i64),
     /// The answers of a question that show (the others are hidden).
-    ShowAnswers { question: i64, shown: Vec<i64> },
+    ShowAnswers {
+        question: i64,
+        shown: Vec<i64>,
+    },
     /// "" restores the default subject.
     Subject(String),
     Intro(String),
@@ -185,9 +188,22 @@ pub async fn change(
     let mut order: Vec<i64> = bench.items.iter().map(|i| i.question_id).collect();
     let (mut subject, mut intro) = (stored_subject(ctx, d).await?, d.intro.clone());
     for change in changes {
-        apply_change(&mut c, &bench.items, &mut order, &mut subject, &mut intro, change)?;
+        apply_change(
+            &mut c,
+            &bench.items,
+            &mut order,
+            &mut subject,
+            &mut intro,
+            change,
+        )?;
     }
-    if order != bench.items.iter().map(|i| i.question_id).collect::<Vec<_>>() {
+    if order
+        != bench
+            .items
+            .iter()
+            .map(|i| i.question_id)
+            .collect::<Vec<_>>()
+    {
         c.order = order;
     }
     let saved = ctx

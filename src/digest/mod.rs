@@ -118,13 +118,23 @@ pub fn plural(n: usize, one: &str, many: &str) -> String {
 pub fn summary_line(issue: &Issue) -> String {
     let q = issue.new_questions();
     let a = issue.new_answers();
-    let waiting = issue.items.len() - q - issue.items.iter().filter(|i| i.section == Section::Updated).count();
+    let waiting = issue.items.len()
+        - q
+        - issue
+            .items
+            .iter()
+            .filter(|i| i.section == Section::Updated)
+            .count();
     let mut parts = vec![
         plural(q, "new question", "new questions"),
         plural(a, "new answer", "new answers"),
     ];
     if waiting > 0 {
-        parts.push(plural(waiting, "question still waiting", "questions still waiting"));
+        parts.push(plural(
+            waiting,
+            "question still waiting",
+            "questions still waiting",
+        ));
     }
     format!("This issue: {}", parts.join(", "))
 }

@@ -302,18 +302,16 @@ async fn notify_editors(
     Ok(())
 }
 
-/// The open issue as `member` (default: the first active member) would
-/// receive it: (issue, text, HTML).
-pub async fn preview(
+/// The member a preview is for: `member`, or the list's first active one.
+async fn preview_member(
     ctx: &Ctx,
     list: &List,
     member: Option<&crate::email::EmailAddress>,
-) -> anyhow::Result<(DigestRow, String, String)> {
-    let d = draft(ctx, list).await?;
-    let m = match member {
+) -> anyhow::Result<crate::store::members::MemberRow> {
+    match member {
         Some(email) => crate::membership::find(ctx, list, email)
             .await?
-            .ok_or_else(|| anyhow::anyhow!("{email} is not a member of {}", list.posting()))?,
+            .ok_or_else(|| anyhow::anyhow!("{email} is not a member of {}", list.posting())),
         None => ctx
             .store
             .first_active_member(list.id())
@@ -323,11 +321,42 @@ pub async fn preview(
                     "{} has no active member to preview for; pass --member",
                     list.posting()
                 )
-            })?,
-    };
+            }),
+    }
+}
+
+/// The open issue as `member` (default: the first active member) would
+/// receive it: (issue, text, HTML).
+pub async fn preview(
+    ctx: &Ctx,
+    list: &List,
+    member: Option<&crate::email::EmailAddress>,
+) -> anyhow::Result<(DigestRow, String, String)> {
+    let d = draft(ctx, list).await?;
+    let m = preview_member(ctx, list, member).await?;
     let issue = Issue::of(&d)?;
     let (text, html) =
         crate::outbound::render::digest_bodies(ctx, list, &m, &d.subject, &d.intro, &issue)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok((d, text, html))
+}
+
+/// Sends the open issue, as `member` would get it, to `to` alone: through
+/// the outbox as a notice marked as a test, so it is not one of the
+/// issue's deliveries.
+pub async fn send_test(
+    ctx: &Ctx,
+    list: &List,
+    member: Option<&crate::email::EmailAddress>,
+    to: &str,
+) -> anyhow::Result<()> {
+    let d = draft(ctx, list).await?;
+    let m = preview_member(ctx, list, member).await?;
+    let notice = Notice::DigestTest {
+        digest_id: d.id,
+        member_id: m.id,
+    };
+    let cause = format!("test:{}:{}", d.id, crate::now_ms());
+    notices::send(ctx, list, to, None, &notice, &cause).await?;
+    Ok(())
 }

@@ -44,11 +44,14 @@ const IS_ADMIN: &str = "SELECT COUNT(*) FROM admins WHERE email_key = $1";
 const DELETE_EDITOR: &str = "DELETE FROM editors WHERE email_key = $1 AND ($2 = 0 OR list_id = $2)";
 /// (list address, editor address) for every editor of every list.
 const SELECT_ALL_EDITORS: &str = "SELECT l.address AS list_address, e.email AS email FROM editors e JOIN lists l ON l.id = e.list_id ORDER BY l.address, e.email_key";
-const SELECT_EDITOR_LISTS: &str = "SELECT list_id FROM editors WHERE email_key = $1 ORDER BY list_id";
+const SELECT_EDITOR_LISTS: &str =
+    "SELECT list_id FROM editors WHERE email_key = $1 ORDER BY list_id";
 const INSERT_LINK: &str = "INSERT INTO sign_in_links (email_key, email, nonce, created_at, expires_at) VALUES ($1, $2, $3, $4, $5) RETURNING id";
-const SELECT_LINK: &str = "SELECT id, email_key, email, nonce, expires_at, used_at FROM sign_in_links WHERE id = $1";
+const SELECT_LINK: &str =
+    "SELECT id, email_key, email, nonce, expires_at, used_at FROM sign_in_links WHERE id = $1";
 /// Uses a link once: only while unused and unexpired.
-const USE_LINK: &str = "UPDATE sign_in_links SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2";
+const USE_LINK: &str =
+    "UPDATE sign_in_links SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2";
 const FORGET_OLD_LINKS: &str = "DELETE FROM sign_in_links WHERE expires_at < $1";
 const INSERT_ATTEMPT: &str = "INSERT INTO sign_in_attempts (key, at) VALUES ($1, $2)";
 const COUNT_ATTEMPTS: &str = "SELECT COUNT(*) FROM sign_in_attempts WHERE key = $1 AND at > $2";

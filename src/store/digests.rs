@@ -87,7 +87,8 @@ const MARK_NOTIFIED: &str =
 const CLAIM_SLOT: &str =
     "UPDATE lists SET next_digest_at = $3 WHERE id = $1 AND next_digest_at = $2";
 /// An editor's save: only onto the version they saw, only while a draft.
-const SAVE_CURATION: &str = "UPDATE digests SET subject = $3, intro = $4, curation = $5, version = version + 1 \
+const SAVE_CURATION: &str =
+    "UPDATE digests SET subject = $3, intro = $4, curation = $5, version = version + 1 \
      WHERE id = $1 AND version = $2 AND status = 'draft'";
 const SET_RECIPIENTS: &str = "UPDATE digests SET recipients = $2 WHERE id = $1";
 

@@ -210,7 +210,12 @@ mod tests {
         // Work in progress on branches numbers from 0010 up; versions
         // only have to grow.
         for pair in FILES.windows(2) {
-            assert!(pair[0].0 < pair[1].0, "versions grow: {} then {}", pair[0].0, pair[1].0);
+            assert!(
+                pair[0].0 < pair[1].0,
+                "versions grow: {} then {}",
+                pair[0].0,
+                pair[1].0
+            );
         }
         for (v, d, sqlite, postgres) in FILES {
             let file = |b: &str| {
