@@ -125,7 +125,8 @@ async fn posts_need_the_form_token_and_our_origin() {
                 .unwrap()
                 .require_approval
         };
-        let cases: [(&str, Vec<(&str, &str)>, String); 4] = [
+        type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, String);
+        let cases: [Case; 4] = [
             (
                 "no token",
                 vec![("Cookie", &s.cookie), ("Origin", &base)],
