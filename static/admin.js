@@ -26,12 +26,13 @@
     var data = new URLSearchParams(new FormData(form));
     if (submitter && submitter.name) { data.append(submitter.name, submitter.value); }
     var focusId = submitter && submitter.id;
-    return fetch(form.action, {
+    // getAttribute: a field named "action" hides the form's own property.
+    return fetch(form.getAttribute("action"), {
       method: "POST", body: data, credentials: "same-origin",
       headers: { "Content-Type": "application/x-www-form-urlencoded" }
     }).then(function (r) { return r.text(); })
       .then(function (html) { swapMain(html, focusId); })
-      .catch(function () { form.submit(); });
+      .catch(function () { HTMLFormElement.prototype.submit.call(form); });
   }
 
   function live(root) {

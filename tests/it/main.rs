@@ -10,6 +10,7 @@ mod delivery_faults;
 mod digest_schedule;
 mod dkim;
 mod doors;
+mod editor_browser;
 mod editor_http;
 mod email_loop;
 mod inbound_edges;

@@ -20,7 +20,7 @@ impl Reply {
 
 /// One HTTP/1.1 request; `headers` as (name, value).
 pub async fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let rest = url.strip_prefix("http://").expect("http URL");
     let (host, path) = rest
         .split_once('/')
@@ -39,8 +39,7 @@ pub async fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &s
     }
     req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
     s.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.unwrap();
+    let buf = read_response(&mut s).await;
     let text = String::from_utf8_lossy(&buf).to_string();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = head.lines();
@@ -73,6 +72,40 @@ pub async fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &s
         status,
         headers,
         body,
+    }
+}
+
+/// Reads one response: up to its Content-Length when it gives one (some
+/// servers keep the connection open whatever the request said), to the
+/// end of a chunked body, or else until the server closes.
+async fn read_response(s: &mut tokio::net::TcpStream) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16384];
+    loop {
+        let n = s.read(&mut chunk).await.unwrap_or(0);
+        if n == 0 {
+            return buf;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+        let length = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse::<usize>().ok());
+        match length {
+            Some(len) if buf.len() >= end + 4 + len => return buf,
+            Some(_) => {}
+            None if head.contains("transfer-encoding: chunked") => {
+                if buf.ends_with(b"0\r\n\r\n") {
+                    return buf;
+                }
+            }
+            None => {}
+        }
     }
 }
 
