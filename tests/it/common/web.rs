@@ -99,10 +99,8 @@ async fn read_response(s: &mut tokio::net::TcpStream) -> Vec<u8> {
         match length {
             Some(len) if buf.len() >= end + 4 + len => return buf,
             Some(_) => {}
-            None if head.contains("transfer-encoding: chunked") => {
-                if buf.ends_with(b"0\r\n\r\n") {
-                    return buf;
-                }
+            None if head.contains("transfer-encoding: chunked") && buf.ends_with(b"0\r\n\r\n") => {
+                return buf
             }
             None => {}
         }
