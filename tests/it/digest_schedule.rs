@@ -321,7 +321,9 @@ async fn an_editor_sets_subject_and_intro_until_the_issue_is_frozen() {
             .await
             .unwrap();
         assert!(
-            text.starts_with("Offsite special\n\nThree answers on offsites."),
+            text.starts_with(
+                "Offsite special\nThis issue: 1 new question, 0 new answers\n\nThree answers on offsites."
+            ),
             "{text}"
         );
         approve(&ctx, &list).await.unwrap();

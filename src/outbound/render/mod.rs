@@ -278,7 +278,9 @@ pub fn digest_bodies(
         footer_text: &footer_text,
     }
     .render()?;
-    let intro_html = crate::markdown::to_html(intro);
+    // Mail clients ignore style sheets: links get the list's colour inline.
+    let intro_html =
+        crate::markdown::to_html(intro).replace("<a href=", "<a style=\"color:#7a4d00;\" href=");
     let preheader = preheader(issue, &summary);
     let html = DigestHtml {
         list_name: list.name(),
