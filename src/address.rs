@@ -13,6 +13,10 @@ pub enum Command {
     Confirm(String),
     Reply(String),
     Bounce(String),
+    /// An editor's reply that approves a held post (`approve-<token>`).
+    Approve(String),
+    /// An editor's reply that rejects a held post (`reject-<token>`).
+    Reject(String),
     /// `postmaster@` or `abuse@` the list's domain (RFC 5321 4.5.1, RFC
     /// 2142): kept for the operator, never answered.
     Operator(String),
@@ -29,6 +33,8 @@ impl Command {
             Command::Confirm(t) => Some(format!("confirm-{t}")),
             Command::Reply(t) => Some(format!("reply-{t}")),
             Command::Bounce(t) => Some(format!("bounce-{t}")),
+            Command::Approve(t) => Some(format!("approve-{t}")),
+            Command::Reject(t) => Some(format!("reject-{t}")),
             Command::Operator(_) => None,
         }
     }
@@ -49,6 +55,8 @@ impl Command {
                     "confirm" => Command::Confirm(token),
                     "reply" => Command::Reply(token),
                     "bounce" => Command::Bounce(token),
+                    "approve" => Command::Approve(token),
+                    "reject" => Command::Reject(token),
                     _ => return None,
                 }
             }
@@ -66,6 +74,8 @@ impl Command {
             Command::Confirm(_) => "confirm",
             Command::Reply(_) => "reply",
             Command::Bounce(_) => "bounce",
+            Command::Approve(_) => "approve",
+            Command::Reject(_) => "reject",
             Command::Operator(_) => "operator",
         }
     }

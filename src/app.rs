@@ -127,8 +127,10 @@ impl Ctx {
         // and its author sent a fresh address (inbound::act).
         let (purpose, token, ids) = match command {
             Command::Reply(t) => return self.keys.verify_reply(t).is_some(),
-            Command::Confirm(t) => (Purpose::Confirm, t, 1),
+            Command::Confirm(t) => (Purpose::Confirm, t, 2),
             Command::Bounce(t) => (Purpose::Bounce, t, 1),
+            Command::Approve(t) => (Purpose::Approve, t, 1),
+            Command::Reject(t) => (Purpose::Reject, t, 1),
             _ => return true,
         };
         self.keys.verify(purpose, token, ids).is_some()
@@ -226,15 +228,23 @@ impl List {
     pub fn bounce_address(&self, keys: &TokenKey, outbox_id: i64) -> String {
         self.command(&Command::Bounce(keys.sign(Purpose::Bounce, &[outbox_id])))
     }
-    pub fn confirm_address(&self, keys: &TokenKey, member_id: i64) -> String {
-        self.command(&Command::Confirm(keys.sign(Purpose::Confirm, &[member_id])))
+    /// The confirm address for subscription request `requested_at` of
+    /// member `member_id`: bound to that request, so the link of an older
+    /// request cannot confirm a newer one.
+    pub fn confirm_address(&self, keys: &TokenKey, member_id: i64, requested_at: i64) -> String {
+        self.command(&Command::Confirm(
+            keys.sign(Purpose::Confirm, &[member_id, requested_at]),
+        ))
     }
-    pub fn confirm_url(&self, keys: &TokenKey, member_id: i64) -> String {
+    pub fn confirm_url(&self, keys: &TokenKey, member_id: i64, requested_at: i64) -> String {
         format!(
             "{}/confirm/{}",
             self.base_url,
-            keys.sign(Purpose::Confirm, &[member_id])
+            keys.sign(Purpose::Confirm, &[member_id, requested_at])
         )
+    }
+    pub fn base_url(&self) -> &str {
+        &self.base_url
     }
     pub fn unsubscribe_url(&self, keys: &TokenKey, member_id: i64) -> String {
         format!(

@@ -26,6 +26,8 @@ pub struct ListChanges {
     /// Turning approval off sends an issue already waiting for approval at
     /// once; that must be asked for, not a side effect.
     pub release_waiting: bool,
+    /// The public archive on or off.
+    pub archive_public: Option<bool>,
 }
 
 pub async fn create(ctx: &Ctx, spec: &ListSpec<'_>) -> anyhow::Result<List> {
@@ -91,10 +93,24 @@ pub async fn change(ctx: &Ctx, list: &List, changes: ListChanges) -> anyhow::Res
     if let Some(on) = changes.require_approval {
         ctx.store.set_require_approval(list.id(), on).await?;
     }
+    if let Some(on) = changes.archive_public {
+        ctx.store.set_archive_public(list.id(), on).await?;
+    }
     if schedule.is_some() || tz.is_some() {
         reschedule(ctx, list.id(), schedule, changes.timezone.as_deref()).await?;
     }
     reload(ctx, list.id()).await
+}
+
+/// The issue number waiting for approval whose send time has passed, if
+/// any: turning approval off would send it on the scheduler's next pass.
+pub async fn waiting_issue(ctx: &Ctx, list: &List) -> anyhow::Result<Option<i64>> {
+    Ok(ctx
+        .store
+        .open_digest(list.id())
+        .await?
+        .filter(|d| d.due_at.is_some() && d.status == crate::store::DigestStatus::Draft)
+        .map(|d| d.number))
 }
 
 /// An issue the schedule already fired, waiting for an editor: turning

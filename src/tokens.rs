@@ -21,6 +21,12 @@ pub enum Purpose {
     Unsubscribe = 4,
     /// Our own Message-IDs, so a report quoting one proves we sent it.
     MessageId = 5,
+    /// One-time sign-in links for editors: (link id, nonce).
+    SignIn = 6,
+    /// An editor's reply address that approves a held post.
+    Approve = 7,
+    /// An editor's reply address that rejects a held post.
+    Reject = 8,
 }
 
 /// The secret shared by every worker (kept in the database's settings).

@@ -96,6 +96,9 @@ pub enum ListCmd {
         /// With `--require-approval false`: send an issue already waiting for approval now.
         #[arg(long)]
         send_waiting: bool,
+        /// The public archive at /archive/<address>: public or off.
+        #[arg(long, value_parser = ["public", "off"])]
+        archive: Option<String>,
     },
 }
 
@@ -138,6 +141,20 @@ pub enum MemberCmd {
         #[arg(long, value_name = "REASON")]
         confirmed: Option<String>,
     },
+    /// List members: address, status, mode and name, one a line.
+    List {
+        #[command(flatten)]
+        list: ListArg,
+        /// Only this status: pending, active, unsubscribed, disabled or guest.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this delivery mode: digest, every or paused.
+        #[arg(long)]
+        mode: Option<String>,
+        /// Only addresses or names containing this text.
+        #[arg(long)]
+        search: Option<String>,
+    },
     /// Export members as CSV (email,name,status,mode) to stdout.
     Export {
         #[command(flatten)]
@@ -155,8 +172,25 @@ pub enum MemberCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum EditorCmd {
-    /// Make an address an editor of a list: told when a digest is ready for review.
+    /// Make an address an editor of a list (or of every list with --admin): they sign in at /admin and are told when a digest is ready or a post is held.
     Add {
+        #[command(flatten)]
+        list: ListArg,
+        /// The editor's address.
+        email: String,
+        /// An editor of every list, present and future.
+        #[arg(long, conflicts_with = "list")]
+        admin: bool,
+    },
+    /// Print a one-time sign-in URL for an editor (valid 15 minutes), for when mail is not set up yet.
+    Link {
+        /// The editor's address.
+        email: String,
+    },
+    /// Show every editor and the lists they edit.
+    List,
+    /// Stop an address being an editor of a list (or of every list, and an admin, without --list); signs them out.
+    Remove {
         #[command(flatten)]
         list: ListArg,
         /// The editor's address.
@@ -173,9 +207,27 @@ pub enum DigestCmd {
         /// This issue's subject instead of `<list name> digest, <date>` ("" restores it).
         #[arg(long)]
         subject: Option<String>,
-        /// A note from the editor at the top of this issue.
+        /// A note from the editor at the top of this issue (Markdown).
         #[arg(long)]
         intro: Option<String>,
+        /// Leave these questions (ids as `digest draft` shows them) out of this issue.
+        #[arg(long, value_name = "QUESTION")]
+        leave_out: Vec<i64>,
+        /// Put left-out questions back in.
+        #[arg(long, value_name = "QUESTION")]
+        include: Vec<i64>,
+        /// Move a question to the top of the issue.
+        #[arg(long, value_name = "QUESTION")]
+        top: Vec<i64>,
+        /// Feature a question as an editor's pick (with --note).
+        #[arg(long, value_name = "QUESTION")]
+        feature: Option<i64>,
+        /// The note on the pick given with --feature.
+        #[arg(long, default_value = "", requires = "feature")]
+        note: String,
+        /// Stop featuring a question.
+        #[arg(long, value_name = "QUESTION")]
+        unfeature: Vec<i64>,
     },
     /// Show what a member would receive.
     Preview {

@@ -2,6 +2,7 @@
 
 use super::{fmt_time, resolve_list, DigestCmd};
 use crate::app::{Ctx, List};
+use crate::digest::curate::{self, Change};
 use crate::digest::send::{self, Released};
 use crate::digest::Issue;
 use crate::email::EmailAddress;
@@ -13,12 +14,26 @@ pub(super) async fn run(ctx: &Ctx, c: DigestCmd) -> anyhow::Result<i32> {
             list,
             subject,
             intro,
+            leave_out,
+            include,
+            top,
+            feature,
+            note,
+            unfeature,
         } => {
             let list = resolve_list(ctx, &list).await?;
-            let d = if subject.is_some() || intro.is_some() {
-                send::edit(ctx, &list, subject.as_deref(), intro.as_deref()).await?
-            } else {
+            let mut changes: Vec<Change> = Vec::new();
+            changes.extend(subject.map(Change::Subject));
+            changes.extend(intro.map(Change::Intro));
+            changes.extend(leave_out.into_iter().map(Change::LeaveOut));
+            changes.extend(include.into_iter().map(Change::Include));
+            changes.extend(top.into_iter().rev().map(Change::MoveTop));
+            changes.extend(feature.map(|q| Change::Feature(q, note)));
+            changes.extend(unfeature.into_iter().map(Change::Unfeature));
+            let d = if changes.is_empty() {
                 send::draft(ctx, &list).await?
+            } else {
+                curate::change(ctx, &list, None, &changes).await?
             };
             print_issue_summary(&d)?;
         }
@@ -67,7 +82,7 @@ async fn preview(
 
 /// Approves the open issue; sends it at once when its slot has passed.
 async fn approve(ctx: &Ctx, list: &List, hint: &str) -> anyhow::Result<()> {
-    let (d, released) = send::approve_and_release_if_due(ctx, list).await?;
+    let (d, released) = send::approve_and_release_if_due(ctx, list, None).await?;
     print_issue_summary(&d)?;
     match released {
         Some(r) => print_released(&r),
@@ -107,12 +122,23 @@ fn print_issue_summary(d: &crate::store::digests::DigestRow) -> anyhow::Result<(
     }
     for (n, item) in issue.items.iter().enumerate() {
         println!(
-            "  {}. [{}] {} — {}",
+            "  {}. [{}] {} — {} (question {}){}",
             n + 1,
             item.section.title(),
             item.subject,
-            plural(item.answers.len(), "answer")
+            plural(item.answers.len(), "answer"),
+            item.question_id,
+            if item.featured {
+                " — editor's pick"
+            } else {
+                ""
+            }
         );
+    }
+    let left_out = &crate::digest::curate::Curation::of(d)?.left_out;
+    if !left_out.is_empty() {
+        let ids: Vec<String> = left_out.iter().map(i64::to_string).collect();
+        println!("  left out: question {}", ids.join(", "));
     }
     Ok(())
 }

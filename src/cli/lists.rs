@@ -49,6 +49,7 @@ pub(super) async fn run(ctx: &Ctx, c: ListCmd) -> anyhow::Result<i32> {
             timezone,
             require_approval,
             send_waiting,
+            archive,
         } => {
             let list = ctx.list_by_address(&address).await?;
             let changes = ListChanges {
@@ -57,6 +58,7 @@ pub(super) async fn run(ctx: &Ctx, c: ListCmd) -> anyhow::Result<i32> {
                 timezone,
                 require_approval,
                 release_waiting: send_waiting,
+                archive_public: archive.map(|a| a == "public"),
             };
             let list = lists::change(ctx, &list, changes).await?;
             print_list(ctx, &list).await?;
@@ -89,6 +91,14 @@ async fn print_list(ctx: &Ctx, l: &List) -> anyhow::Result<()> {
     println!(
         "  require approval: {}",
         if l.row.require_approval { "yes" } else { "no" }
+    );
+    println!(
+        "  public archive:   {}",
+        if l.row.archive_public {
+            format!("on ({})", crate::web::archive_url(l))
+        } else {
+            "off".into()
+        }
     );
     println!("  members:          {}", or_none(members));
     println!("  editors:          {}", or_none(editors));

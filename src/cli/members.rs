@@ -5,6 +5,8 @@ use crate::app::Ctx;
 use crate::email::EmailAddress;
 use crate::membership::csv::ImportOptions;
 use crate::membership::{self, Enrolled, Removed};
+use crate::store::members::MemberFilter;
+use crate::store::{MemberStatus, StoredEnum};
 use std::io::Read;
 
 /// What `members.consent` says of someone added with `gazette member add`.
@@ -86,6 +88,43 @@ pub(super) async fn run(ctx: &Ctx, c: MemberCmd) -> anyhow::Result<i32> {
                 );
             }
         }
+        MemberCmd::List {
+            list,
+            status,
+            mode,
+            search,
+        } => {
+            let list = resolve_list(ctx, &list).await?;
+            let filter = MemberFilter {
+                status: status
+                    .as_deref()
+                    .map(|s| MemberStatus::parse(s.trim()))
+                    .transpose()
+                    .map_err(|_| {
+                        anyhow::anyhow!(
+                            "--status {} is unknown; use {}",
+                            status.as_deref().unwrap_or(""),
+                            MemberStatus::spellings()
+                        )
+                    })?,
+                mode: mode.as_deref().map(membership::parse_mode).transpose()?,
+                text: search.unwrap_or_default(),
+            };
+            let mut offset = 0;
+            loop {
+                let page = ctx
+                    .store
+                    .search_members(list.id(), &filter, 500, offset)
+                    .await?;
+                for m in &page {
+                    println!("{:<40} {:<12} {:<7} {}", m.email, m.status, m.mode, m.name);
+                }
+                if page.len() < 500 {
+                    break;
+                }
+                offset += 500;
+            }
+        }
         MemberCmd::Export { list } => {
             let list = resolve_list(ctx, &list).await?;
             membership::csv::export(ctx, &list, std::io::stdout().lock()).await?;
@@ -116,10 +155,58 @@ pub(super) async fn run(ctx: &Ctx, c: MemberCmd) -> anyhow::Result<i32> {
 }
 
 pub(super) async fn editor(ctx: &Ctx, c: EditorCmd) -> anyhow::Result<i32> {
-    let EditorCmd::Add { list, email } = c;
-    let list = resolve_list(ctx, &list).await?;
-    let email = EmailAddress::parse(&email)?;
-    crate::lists::add_editor(ctx, &list, &email).await?;
-    println!("{email} is an editor of {}", list.posting());
+    match c {
+        EditorCmd::Add { list, email, admin } => {
+            let email = EmailAddress::parse(&email)?;
+            if admin {
+                crate::editors::add(ctx, &email, None).await?;
+                println!("{email} is an editor of every list");
+            } else {
+                let list = resolve_list(ctx, &list).await?;
+                crate::editors::add(ctx, &email, Some(&list)).await?;
+                println!("{email} is an editor of {}", list.posting());
+            }
+            println!(
+                "they sign in at {}/admin (`gazette editor link {email}` prints a link)",
+                ctx.config.base_url
+            );
+        }
+        EditorCmd::Link { email } => {
+            let email = EmailAddress::parse(&email)?;
+            match crate::editors::link(ctx, &email).await? {
+                Some((_, url)) => println!("{url}"),
+                None => anyhow::bail!(
+                    "{email} is not an editor; add them first with `gazette editor add {email} --list ADDRESS` (or --admin)"
+                ),
+            }
+        }
+        EditorCmd::List => {
+            let all = crate::editors::all(ctx).await?;
+            if all.is_empty() {
+                println!("no editors yet; add one with `gazette editor add EMAIL --list ADDRESS`");
+            }
+            for (list, email) in all {
+                println!("{email:<40} {list}");
+            }
+        }
+        EditorCmd::Remove { list, email } => {
+            let email = EmailAddress::parse(&email)?;
+            let list = match list.list.as_deref() {
+                Some(a) => Some(ctx.list_by_address(a).await?),
+                None => None,
+            };
+            if crate::editors::remove(ctx, &email, list.as_ref()).await? {
+                println!(
+                    "{email} is no longer an editor{}",
+                    match &list {
+                        Some(l) => format!(" of {}", l.posting()),
+                        None => String::new(),
+                    }
+                );
+            } else {
+                println!("{email} was not an editor");
+            }
+        }
+    }
     Ok(0)
 }

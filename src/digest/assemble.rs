@@ -42,6 +42,8 @@ pub async fn assemble(ctx: &Ctx, list: &List, now: i64) -> anyhow::Result<Issue>
                 author: display_name(&q.author_name, &q.author_email),
                 asked_at: q.created_at,
                 answers: shown,
+                featured: false,
+                note: String::new(),
             }
         })
         .collect();

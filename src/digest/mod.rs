@@ -2,6 +2,7 @@
 //! curating it (approve), sending it on a schedule, and the schedule itself.
 
 pub mod assemble;
+pub mod curate;
 pub mod schedule;
 pub mod scheduler;
 pub mod send;
@@ -44,6 +45,12 @@ pub struct Item {
     pub author: String,
     pub asked_at: i64,
     pub answers: Vec<ItemAnswer>,
+    /// An editor's pick, shown first in its place with [`Item::note`].
+    #[serde(default)]
+    pub featured: bool,
+    /// The editor's note on a pick (may be empty).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +85,58 @@ impl Issue {
     pub fn is_empty(&self) -> bool {
         self.items.iter().all(|i| i.section == Section::Unanswered)
     }
+    /// New questions (not carried before) in this issue.
+    pub fn new_questions(&self) -> usize {
+        self.items
+            .iter()
+            .filter(|i| i.section == Section::New)
+            .count()
+    }
+    /// Answers no earlier issue carried, in this issue.
+    pub fn new_answers(&self) -> usize {
+        self.items
+            .iter()
+            .flat_map(|i| &i.answers)
+            .filter(|a| a.new)
+            .count()
+    }
+    /// A fingerprint of the content: what an editor saw, so approving
+    /// refuses content that changed since.
+    pub fn fingerprint(&self) -> String {
+        crate::tokens::sha256_hex(self.to_json().as_bytes())[..16].to_string()
+    }
+}
+
+/// "1 new question", "2 new questions": a count with its noun in the
+/// right number (English plural in `s` unless given).
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The one-line summary of an issue: "This issue: 2 new questions, 1 new
+/// answer".
+pub fn summary_line(issue: &Issue) -> String {
+    let q = issue.new_questions();
+    let a = issue.new_answers();
+    let waiting = issue.items.len()
+        - q
+        - issue
+            .items
+            .iter()
+            .filter(|i| i.section == Section::Updated)
+            .count();
+    let mut parts = vec![
+        plural(q, "new question", "new questions"),
+        plural(a, "new answer", "new answers"),
+    ];
+    if waiting > 0 {
+        parts.push(plural(
+            waiting,
+            "question still waiting",
+            "questions still waiting",
+        ));
+    }
+    format!("This issue: {}", parts.join(", "))
 }
 
 /// How a member is named in mail: their name, else their address's local part.

@@ -44,6 +44,10 @@ pub struct Memory {
 
 /// One pass over all lists; returns how many slots this process fired.
 pub async fn tick(ctx: &Ctx, memory: &mut Memory) -> anyhow::Result<usize> {
+    // Held posts are told to editors on the same beat.
+    if let Err(e) = crate::moderation::notify_held(ctx).await {
+        tracing::warn!(error = %e, "could not tell editors about held posts; trying again next pass");
+    }
     let mut fired = 0;
     for row in ctx.store.lists().await? {
         let list = ctx.list(row);

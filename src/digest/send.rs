@@ -3,6 +3,7 @@
 //! in the transaction that marks what it carried), or skipped when empty.
 
 use super::assemble::assemble;
+use super::curate::{Change, Curation};
 use super::Issue;
 use crate::app::{Ctx, List};
 use crate::notices::{self, Notice};
@@ -47,46 +48,44 @@ async fn open(ctx: &Ctx, list: &List) -> anyhow::Result<DigestRow> {
     })
 }
 
-/// The open issue, freshly assembled if it is still a draft. Its `subject`
-/// is the one it would go out with.
+/// The open issue, freshly assembled (with its editors' decisions
+/// applied) if it is still a draft. Its `subject` is the one it would go
+/// out with.
 pub async fn draft(ctx: &Ctx, list: &List) -> anyhow::Result<DigestRow> {
     let mut d = open(ctx, list).await?;
     if d.status == DRAFT {
-        let issue = assemble(ctx, list, crate::now_ms()).await?;
+        let issue = curated(ctx, list, &d, crate::now_ms()).await?;
         d.content = issue.to_json();
-        ctx.store
-            .update_draft(d.id, &d.subject, &d.intro, &d.content)
-            .await?;
+        ctx.store.set_draft_content(d.id, &d.content).await?;
     }
     d.subject = subject_for(list, &d);
     Ok(d)
 }
 
-/// An editor's changes to the open draft: its subject ("" for the
-/// default) and intro. An approved issue is frozen and refuses them.
+/// The material of the next issue as of `now` with the decisions stored
+/// in `d` applied: what goes out.
+async fn curated(ctx: &Ctx, list: &List, d: &DigestRow, now: i64) -> anyhow::Result<Issue> {
+    let curation = Curation::of(d)?;
+    Ok(curation.apply(assemble(ctx, list, now).await?))
+}
+
+/// An editor's changes to the open draft from the command line: its
+/// subject ("" for the default) and intro. An approved issue is frozen
+/// and refuses them.
 pub async fn edit(
     ctx: &Ctx,
     list: &List,
     subject: Option<&str>,
     intro: Option<&str>,
 ) -> anyhow::Result<DigestRow> {
-    let d = open(ctx, list).await?;
-    anyhow::ensure!(
-        d.status == DRAFT,
-        "issue #{} is {} and can no longer change",
-        d.number,
-        d.status
-    );
-    let subject = subject.map(str::trim).unwrap_or(&d.subject);
-    let intro = intro.map(str::trim).unwrap_or(&d.intro);
-    anyhow::ensure!(
-        ctx.store
-            .update_draft(d.id, subject, intro, &d.content)
-            .await?,
-        "issue #{} was approved meanwhile and can no longer change",
-        d.number
-    );
-    draft(ctx, list).await
+    let mut changes = Vec::new();
+    if let Some(s) = subject {
+        changes.push(Change::Subject(s.to_string()));
+    }
+    if let Some(i) = intro {
+        changes.push(Change::Intro(i.to_string()));
+    }
+    Ok(super::curate::change(ctx, list, None, &changes).await?)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,14 +102,27 @@ pub enum Released {
 
 /// Freezes the open draft's content and subject (editor approval).
 pub async fn approve(ctx: &Ctx, list: &List) -> anyhow::Result<DigestRow> {
-    approve_for(ctx, list, None).await
+    approve_for(ctx, list, None, None).await
 }
 
 /// Approves for sending at `send_at` (the default subject carries that
-/// day), or at the issue's slot when `None`.
-async fn approve_for(ctx: &Ctx, list: &List, send_at: Option<i64>) -> anyhow::Result<DigestRow> {
+/// day), or at the issue's slot when `None`. With `seen`, only if the
+/// content is still what the editor saw (its [`Issue::fingerprint`]).
+pub async fn approve_for(
+    ctx: &Ctx,
+    list: &List,
+    send_at: Option<i64>,
+    seen: Option<&str>,
+) -> anyhow::Result<DigestRow> {
     let d = open(ctx, list).await?;
-    approve_issue(ctx, list, d, send_at).await
+    approve_issue(ctx, list, d, send_at, seen).await
+}
+
+/// The issue changed between an editor's look and their approval.
+#[derive(Debug, thiserror::Error)]
+#[error("issue #{number} changed since you looked at it (a post arrived or another editor saved it); nothing was approved. Look at it again, then approve")]
+pub struct ChangedSinceSeen {
+    pub number: i64,
 }
 
 /// Approves issue `d` itself (not whichever is open by then: a worker that
@@ -118,20 +130,38 @@ async fn approve_for(ctx: &Ctx, list: &List, send_at: Option<i64>) -> anyhow::Re
 async fn approve_issue(
     ctx: &Ctx,
     list: &List,
-    d: DigestRow,
+    mut d: DigestRow,
     send_at: Option<i64>,
+    seen: Option<&str>,
 ) -> anyhow::Result<DigestRow> {
-    if d.status == DRAFT {
+    // A few tries: an editor's save between reading the decisions and
+    // freezing them makes the freeze miss, and it is done again with
+    // theirs. Each miss needs a save in between, so this does not spin.
+    for _ in 0..5 {
+        if d.status != DRAFT {
+            break;
+        }
         let now = crate::now_ms();
-        let issue = assemble(ctx, list, now).await?;
+        let issue = curated(ctx, list, &d, now).await?;
+        if seen.is_some_and(|f| f != issue.fingerprint()) {
+            return Err(ChangedSinceSeen { number: d.number }.into());
+        }
         let editor_set = !d.subject.trim().is_empty();
         let subject = match send_at {
             Some(at) if !editor_set => default_subject(list, at),
             _ => subject_for(list, &d),
         };
-        ctx.store
-            .approve_digest(d.id, &issue.to_json(), now, &subject)
-            .await?;
+        if ctx
+            .store
+            .approve_digest(d.id, d.version, &issue.to_json(), now, &subject)
+            .await?
+        {
+            break;
+        }
+        match ctx.store.digest(d.id).await? {
+            Some(fresh) => d = fresh,
+            None => anyhow::bail!("issue #{} vanished while being approved", d.number),
+        }
     }
     Ok(ctx.store.digest(d.id).await?.unwrap_or(d))
 }
@@ -139,7 +169,12 @@ async fn approve_issue(
 /// Sends the open issue now, approving it first (an editor's action); its
 /// default subject carries today's date.
 pub async fn send_now(ctx: &Ctx, list: &List) -> anyhow::Result<Released> {
-    let d = approve_for(ctx, list, Some(crate::now_ms())).await?;
+    send_now_seen(ctx, list, None).await
+}
+
+/// [`send_now`], refusing content that changed since the editor saw it.
+pub async fn send_now_seen(ctx: &Ctx, list: &List, seen: Option<&str>) -> anyhow::Result<Released> {
+    let d = approve_for(ctx, list, Some(crate::now_ms()), seen).await?;
     release(ctx, list, &d).await
 }
 
@@ -188,8 +223,9 @@ pub async fn release(ctx: &Ctx, list: &List, d: &DigestRow) -> anyhow::Result<Re
 pub async fn approve_and_release_if_due(
     ctx: &Ctx,
     list: &List,
+    seen: Option<&str>,
 ) -> anyhow::Result<(DigestRow, Option<Released>)> {
-    let d = approve(ctx, list).await?;
+    let d = approve_for(ctx, list, None, seen).await?;
     if d.due_at.is_some() && d.status == APPROVED {
         let r = release(ctx, list, &d).await?;
         return Ok((d, Some(r)));
@@ -212,7 +248,7 @@ pub async fn advance(ctx: &Ctx, list: &List) -> anyhow::Result<Option<Released>>
         return release(ctx, list, &d).await.map(Some);
     }
     if !list.row.require_approval {
-        let d = approve_issue(ctx, list, d, Some(crate::now_ms())).await?;
+        let d = approve_issue(ctx, list, d, Some(crate::now_ms()), None).await?;
         return release(ctx, list, &d).await.map(Some);
     }
     if d.notified_at.is_some() {
@@ -268,18 +304,16 @@ async fn notify_editors(
     Ok(())
 }
 
-/// The open issue as `member` (default: the first active member) would
-/// receive it: (issue, text, HTML).
-pub async fn preview(
+/// The member a preview is for: `member`, or the list's first active one.
+async fn preview_member(
     ctx: &Ctx,
     list: &List,
     member: Option<&crate::email::EmailAddress>,
-) -> anyhow::Result<(DigestRow, String, String)> {
-    let d = draft(ctx, list).await?;
-    let m = match member {
+) -> anyhow::Result<crate::store::members::MemberRow> {
+    match member {
         Some(email) => crate::membership::find(ctx, list, email)
             .await?
-            .ok_or_else(|| anyhow::anyhow!("{email} is not a member of {}", list.posting()))?,
+            .ok_or_else(|| anyhow::anyhow!("{email} is not a member of {}", list.posting())),
         None => ctx
             .store
             .first_active_member(list.id())
@@ -289,11 +323,42 @@ pub async fn preview(
                     "{} has no active member to preview for; pass --member",
                     list.posting()
                 )
-            })?,
-    };
+            }),
+    }
+}
+
+/// The open issue as `member` (default: the first active member) would
+/// receive it: (issue, text, HTML).
+pub async fn preview(
+    ctx: &Ctx,
+    list: &List,
+    member: Option<&crate::email::EmailAddress>,
+) -> anyhow::Result<(DigestRow, String, String)> {
+    let d = draft(ctx, list).await?;
+    let m = preview_member(ctx, list, member).await?;
     let issue = Issue::of(&d)?;
     let (text, html) =
         crate::outbound::render::digest_bodies(ctx, list, &m, &d.subject, &d.intro, &issue)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok((d, text, html))
+}
+
+/// Sends the open issue, as `member` would get it, to `to` alone: through
+/// the outbox as a notice marked as a test, so it is not one of the
+/// issue's deliveries.
+pub async fn send_test(
+    ctx: &Ctx,
+    list: &List,
+    member: Option<&crate::email::EmailAddress>,
+    to: &str,
+) -> anyhow::Result<()> {
+    let d = draft(ctx, list).await?;
+    let m = preview_member(ctx, list, member).await?;
+    let notice = Notice::DigestTest {
+        digest_id: d.id,
+        member_id: m.id,
+    };
+    let cause = format!("test:{}:{}", d.id, crate::now_ms());
+    notices::send(ctx, list, to, None, &notice, &cause).await?;
+    Ok(())
 }

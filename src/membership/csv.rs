@@ -16,10 +16,9 @@ use super::{enroll, invite, Enrolled, Enrollment, Invited};
 use crate::app::{Ctx, List};
 use crate::email::EmailAddress;
 use crate::store::DeliveryMode;
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{Read, Write};
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 /// Members an export reads from the store at once.
 const EXPORT_PAGE: i64 = 500;
@@ -141,7 +140,7 @@ pub struct Rows<R: Read> {
     columns: Columns,
     /// The first record, when it turned out to be data, not a header.
     first: Option<csv::StringRecord>,
-    lines: Rc<RefCell<Lines>>,
+    lines: Arc<Mutex<Lines>>,
 }
 
 /// Line numbers, counted here because the `csv` crate's own count is off
@@ -190,13 +189,17 @@ impl Lines {
 /// The input, with every byte read also kept for [`Lines`].
 struct Tap<R> {
     inner: R,
-    lines: Rc<RefCell<Lines>>,
+    lines: Arc<Mutex<Lines>>,
 }
 
 impl<R: Read> Read for Tap<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.lines.borrow_mut().pending.extend(&buf[..n]);
+        self.lines
+            .lock()
+            .expect("line counter lock")
+            .pending
+            .extend(&buf[..n]);
         Ok(n)
     }
 }
@@ -206,7 +209,7 @@ impl<R: Read> Rows<R> {
     /// cannot be used at all (a header naming no email column, unreadable
     /// first line); one bad row later is a [`RowError`], not an `Err`.
     pub fn new(input: R) -> anyhow::Result<Rows<R>> {
-        let lines = Rc::new(RefCell::new(Lines {
+        let lines = Arc::new(Mutex::new(Lines {
             pending: VecDeque::new(),
             offset: 0,
             line: 1,
@@ -269,7 +272,11 @@ impl<R: Read> Iterator for Rows<R> {
                         Ok(false) => return None,
                         Err(e) => {
                             let start = e.position().map_or(0, |p| p.byte());
-                            let line = self.lines.borrow_mut().of_record(start);
+                            let line = self
+                                .lines
+                                .lock()
+                                .expect("line counter lock")
+                                .of_record(start);
                             let why = match e.kind() {
                                 csv::ErrorKind::Utf8 { .. } => {
                                     "the line is not UTF-8 text; save the file as UTF-8 CSV".into()
@@ -282,7 +289,11 @@ impl<R: Read> Iterator for Rows<R> {
                 }
             };
             let start = record.position().map_or(0, |p| p.byte());
-            let line = self.lines.borrow_mut().of_record(start);
+            let line = self
+                .lines
+                .lock()
+                .expect("line counter lock")
+                .of_record(start);
             match self.columns.row(line, &record) {
                 Ok(Some(row)) => return Some(Ok(row)),
                 Ok(None) => continue,

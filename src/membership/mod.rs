@@ -119,25 +119,28 @@ pub enum Confirmed {
     AlreadyActive(MemberRow),
     /// Pending for more than [`CONFIRM_WINDOW_MS`], or left since.
     Expired(MemberRow),
+    /// The link of an earlier request; a newer one was sent since.
+    Superseded(MemberRow),
     /// The token does not verify.
     Invalid,
 }
 
 /// Confirms the subscription a confirm token names, and sends the welcome.
 pub async fn confirm(ctx: &Ctx, token: &str) -> anyhow::Result<Confirmed> {
-    let Some(ids) = ctx.keys.verify(Purpose::Confirm, token, 1) else {
+    let Some(member) = member_for_confirm(ctx, token).await? else {
         return Ok(Confirmed::Invalid);
     };
-    let Some(member) = ctx.store.member(ids[0]).await? else {
-        return Ok(Confirmed::Invalid);
-    };
+    let requested_at = confirm_request(ctx, token);
     if member.status == MemberStatus::Active {
         return Ok(Confirmed::AlreadyActive(member));
+    }
+    if member.status == MemberStatus::Pending && member.requested_at != requested_at {
+        return Ok(Confirmed::Superseded(member));
     }
     let not_before = crate::now_ms() - CONFIRM_WINDOW_MS;
     if !ctx
         .store
-        .activate(member.id, not_before, CONSENT_CONFIRMED)
+        .activate(member.id, requested_at, not_before, CONSENT_CONFIRMED)
         .await?
     {
         return Ok(Confirmed::Expired(member));
@@ -155,6 +158,22 @@ pub async fn confirm(ctx: &Ctx, token: &str) -> anyhow::Result<Confirmed> {
     .await?;
     let member = ctx.store.member(member.id).await?.unwrap_or(member);
     Ok(Confirmed::Activated(member))
+}
+
+/// The member a confirm token names, if it verifies (the page a link
+/// opens, before anything is confirmed).
+pub async fn member_for_confirm(ctx: &Ctx, token: &str) -> anyhow::Result<Option<MemberRow>> {
+    let Some(ids) = ctx.keys.verify(Purpose::Confirm, token, 2) else {
+        return Ok(None);
+    };
+    Ok(ctx.store.member(ids[0]).await?)
+}
+
+/// The request time a (verified) confirm token is bound to.
+fn confirm_request(ctx: &Ctx, token: &str) -> i64 {
+    ctx.keys
+        .verify(Purpose::Confirm, token, 2)
+        .map_or(0, |ids| ids[1])
 }
 
 /// Ends a membership; with `goodbye` (the mail command) a goodbye is sent.
@@ -234,7 +253,8 @@ pub async fn enroll(
     if m.is_active() {
         return update(ctx, m, how).await.map(Enrolled::Updated);
     }
-    if m.status != MemberStatus::Pending && !how.resubscribe {
+    let joinable = matches!(m.status, MemberStatus::Pending | MemberStatus::Guest);
+    if !joinable && !how.resubscribe {
         return Ok(Enrolled::Skipped(m));
     }
     let name = if how.name.trim().is_empty() {

@@ -78,6 +78,32 @@ pub enum Notice {
     ReplyExpired {
         question_id: i64,
     },
+    /// An editor's one-time sign-in link.
+    SignIn {
+        link_id: i64,
+    },
+    /// The open issue as member `member_id` would get it, to an editor,
+    /// marked as a test.
+    DigestTest {
+        digest_id: i64,
+        member_id: i64,
+    },
+    /// To editors: a post is held for moderation, with reply addresses
+    /// that approve or reject it.
+    Held {
+        inbound_id: i64,
+    },
+    /// To the author of a held post an editor approved.
+    PostApproved {
+        what: String,
+        subject: String,
+    },
+    /// To the author of a held post an editor rejected, with their note.
+    PostRejected {
+        what: String,
+        subject: String,
+        note: String,
+    },
 }
 
 impl Notice {
@@ -98,8 +124,20 @@ impl Notice {
             Notice::ConfirmExpired => "confirm-expired",
             Notice::ReplyHeld { .. } => "reply-held",
             Notice::ReplyExpired { .. } => "reply-expired",
+            Notice::SignIn { .. } => "sign-in",
+            Notice::DigestTest { .. } => "digest-test",
+            Notice::Held { .. } => "held",
+            Notice::PostApproved { .. } => "post-approved",
+            Notice::PostRejected { .. } => "post-rejected",
         }
     }
+}
+
+/// Whether a notice queued with this dedupe key answers a message someone
+/// sent (its cause is `inbound:<id>`): RFC 3834's `auto-replied`, where
+/// everything else is `auto-generated`.
+pub fn replies_to_message(dedupe_key: &str) -> bool {
+    dedupe_key.split(':').nth(2) == Some("inbound")
 }
 
 /// Queues `notice` to `to`; `cause` names what triggered it (e.g.

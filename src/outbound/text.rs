@@ -113,6 +113,65 @@ pub fn paragraphs(text: &str) -> Vec<Vec<String>> {
     out
 }
 
+/// Text made safe to place in HTML (element content or a quoted attribute).
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One line of a post as HTML: escaped, with each `http(s)://` URL made a
+/// link. Punctuation that usually ends a sentence stays outside the link.
+pub fn linkify(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(at) = find_url(rest) {
+        out.push_str(&html_escape(&rest[..at]));
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"'))
+            .unwrap_or(tail.len());
+        let mut url = &tail[..end];
+        while let Some(last) = url.chars().last() {
+            let unbalanced = last == ')' && url.matches('(').count() < url.matches(')').count();
+            if matches!(last, '.' | ',' | ';' | ':' | '!' | '?' | '\'') || unbalanced {
+                url = &url[..url.len() - last.len_utf8()];
+            } else {
+                break;
+            }
+        }
+        if url.len() <= "https://".len() {
+            out.push_str(&html_escape(&tail[..end]));
+        } else {
+            let u = html_escape(url);
+            out.push_str(&format!(
+                "<a href=\"{u}\" style=\"color:#7a4d00;word-break:break-all;\">{u}</a>"
+            ));
+            out.push_str(&html_escape(&tail[url.len()..end]));
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(&html_escape(rest));
+    out
+}
+
+fn find_url(s: &str) -> Option<usize> {
+    let lower = s.to_ascii_lowercase();
+    [lower.find("https://"), lower.find("http://")]
+        .into_iter()
+        .flatten()
+        .min()
+}
+
 /// Percent-encodes a value for a `mailto:` query (RFC 6068).
 pub fn mailto_encode(s: &str) -> String {
     let mut out = String::new();
@@ -176,6 +235,17 @@ mod tests {
             assert!(line.chars().count() <= 72, "{line}");
         }
         assert_eq!(paragraphs(text)[0].len(), 1);
+    }
+
+    #[test]
+    fn links_urls_and_escapes_the_rest() {
+        assert_eq!(
+            linkify("see https://x.org/a?b=1&c=2. <b>"),
+            "see <a href=\"https://x.org/a?b=1&amp;c=2\" style=\"color:#7a4d00;word-break:break-all;\">https://x.org/a?b=1&amp;c=2</a>. &lt;b&gt;"
+        );
+        assert!(linkify("(http://x.org/wiki/A_(b))").contains(">http://x.org/wiki/A_(b)</a>)"));
+        assert_eq!(linkify("http:// x"), "http:// x");
+        assert!(!linkify("javascript:alert(1) <script>").contains("<script>"));
     }
 
     #[test]

@@ -96,8 +96,11 @@ pub struct DigestReadyTxt<'a> {
     pub list_address: &'a str,
     pub number: i64,
     pub subject: &'a str,
-    pub count: usize,
+    /// "This issue: 2 new questions, 1 new answer".
+    pub summary: &'a str,
     pub awaiting_approval: bool,
+    /// The issue's page in the editors' web UI.
+    pub review_url: &'a str,
 }
 
 #[derive(Template)]
@@ -158,12 +161,49 @@ pub struct ReplyExpiredTxt<'a> {
     pub reply_address: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "email/sign_in.txt")]
+pub struct SignInTxt<'a> {
+    pub url: &'a str,
+    pub minutes: i64,
+    pub base_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/held.txt")]
+pub struct HeldTxt<'a> {
+    pub list_name: &'a str,
+    pub list_address: &'a str,
+    /// "question" or "answer".
+    pub what: &'a str,
+    pub from: &'a str,
+    pub subject: &'a str,
+    pub reason: &'a str,
+    pub excerpt: &'a str,
+    pub approve: &'a str,
+    pub reject: &'a str,
+    pub page: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/moderated.txt")]
+pub struct ModeratedTxt<'a> {
+    pub list_name: &'a str,
+    pub list_address: &'a str,
+    pub what: &'a str,
+    pub subject: &'a str,
+    pub rejected: bool,
+    /// The editor's note, wrapped; may be empty.
+    pub note: &'a str,
+}
+
 /// One answer as a reader sees it.
 pub struct AnswerView {
     pub author: String,
     pub new: bool,
     pub body_text: String,
-    pub body_paras: Vec<Vec<String>>,
+    /// Paragraphs as safe HTML (escaped, links made).
+    pub body_html: Vec<String>,
 }
 
 /// One question as a given reader sees it, with that reader's reply address.
@@ -176,7 +216,15 @@ pub struct ItemView {
     pub subject: String,
     pub author: String,
     pub body_text: String,
-    pub body_paras: Vec<Vec<String>>,
+    /// Paragraphs as safe HTML (escaped, links made).
+    pub body_html: Vec<String>,
+    /// An editor's pick, with its note (may be empty).
+    pub featured: bool,
+    pub note: String,
+    /// "Editor's pick: note", wrapped for the text version; empty if none.
+    pub pick_text: String,
+    /// The question's page in the public archive, when it is public.
+    pub archive_url: Option<String>,
     pub answers: Vec<AnswerView>,
     pub reply_address: String,
     pub reply_subject: String,
@@ -192,6 +240,7 @@ pub struct SectionView {
 #[template(path = "email/digest.txt")]
 pub struct DigestTxt<'a> {
     pub subject: &'a str,
+    pub summary: &'a str,
     pub intro: &'a str,
     pub sections: &'a [SectionView],
     /// Membership, posting and unsubscribe lines, wrapped.
@@ -204,7 +253,11 @@ pub struct DigestHtml<'a> {
     pub list_name: &'a str,
     pub list_address: &'a str,
     pub subject: &'a str,
-    pub intro_paras: &'a [Vec<String>],
+    /// Hidden text mail clients show beside the subject.
+    pub preheader: &'a str,
+    pub summary: &'a str,
+    /// The intro's Markdown, rendered and sanitised.
+    pub intro_html: &'a str,
     pub sections: &'a [SectionView],
     pub unsubscribe_url: &'a str,
 }

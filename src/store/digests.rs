@@ -23,6 +23,10 @@ pub struct DigestRow {
     pub recipients: i64,
     /// When editors were told the issue is ready for review.
     pub notified_at: Option<i64>,
+    /// The editors' decisions (JSON of [`crate::digest::curate::Curation`]).
+    pub curation: String,
+    /// How many times editors saved this issue (optimistic concurrency).
+    pub version: i64,
 }
 
 impl DigestRow {
@@ -43,13 +47,16 @@ impl DigestRow {
             sent_at: col(r, "sent_at")?,
             recipients: col(r, "recipients")?,
             notified_at: col(r, "notified_at")?,
+            curation: col(r, "curation")?,
+            version: col(r, "version")?,
         })
     }
 }
 
-const SELECT_OPEN: &str = "SELECT id, list_id, number, status, subject, intro, since, until_at, content, created_at, approved_at, due_at, sent_at, recipients, notified_at FROM digests WHERE list_id = $1 AND status IN ('draft', 'approved') ORDER BY number DESC LIMIT 1";
-const SELECT_BY_ID: &str = "SELECT id, list_id, number, status, subject, intro, since, until_at, content, created_at, approved_at, due_at, sent_at, recipients, notified_at FROM digests WHERE id = $1";
-const SELECT_RECENT: &str = "SELECT id, list_id, number, status, subject, intro, since, until_at, content, created_at, approved_at, due_at, sent_at, recipients, notified_at FROM digests WHERE list_id = $1 ORDER BY number DESC LIMIT $2";
+const SELECT_OPEN: &str = "SELECT id, list_id, number, status, subject, intro, since, until_at, content, created_at, approved_at, due_at, sent_at, recipients, notified_at, curation, version FROM digests WHERE list_id = $1 AND status IN ('draft', 'approved') ORDER BY number DESC LIMIT 1";
+const SELECT_BY_ID: &str = "SELECT id, list_id, number, status, subject, intro, since, until_at, content, created_at, approved_at, due_at, sent_at, recipients, notified_at, curation, version FROM digests WHERE id = $1";
+const SELECT_BY_NUMBER: &str = "SELECT id, list_id, number, status, subject, intro, since, until_at, content, created_at, approved_at, due_at, sent_at, recipients, notified_at, curation, version FROM digests WHERE list_id = $1 AND number = $2";
+const SELECT_RECENT: &str = "SELECT id, list_id, number, status, subject, intro, since, until_at, content, created_at, approved_at, due_at, sent_at, recipients, notified_at, curation, version FROM digests WHERE list_id = $1 ORDER BY number DESC LIMIT $2";
 const SELECT_LAST_CLOSED: &str =
     "SELECT MAX(until_at) FROM digests WHERE list_id = $1 AND status IN ('sent', 'skipped')";
 const SELECT_NEXT_NUMBER: &str =
@@ -59,10 +66,13 @@ const SELECT_OPEN_ID: &str = "SELECT id FROM digests WHERE list_id = $1 AND stat
 /// approved, so the default carries the date it goes out, not today's.
 const INSERT_DRAFT: &str = "INSERT INTO digests (list_id, number, status, subject, since, content, created_at) VALUES ($1, $2, 'draft', '', $3, $4, $5) \
      ON CONFLICT (list_id, number) DO NOTHING";
-const UPDATE_DRAFT: &str =
-    "UPDATE digests SET subject = $2, intro = $3, content = $4 WHERE id = $1 AND status = 'draft'";
-/// Freezes a draft's content and window end; only from `draft`.
-const APPROVE: &str = "UPDATE digests SET status = 'approved', content = $2, until_at = $3, approved_at = $4, subject = $5 WHERE id = $1 AND status = 'draft'";
+/// The draft's assembled content (the editors' fields are saved apart, so
+/// a re-assembly never writes back a stale subject or intro).
+const SET_DRAFT_CONTENT: &str =
+    "UPDATE digests SET content = $2 WHERE id = $1 AND status = 'draft'";
+/// Freezes a draft's content and window end; only from `draft`, and only
+/// with the editors' decisions it was assembled with (`version`).
+const APPROVE: &str = "UPDATE digests SET status = 'approved', content = $2, until_at = $3, approved_at = $4, subject = $5 WHERE id = $1 AND status = 'draft' AND version = $6";
 const MARK_SKIPPED: &str = "UPDATE digests SET status = 'skipped', until_at = $2, content = '[]' WHERE id = $1 AND status IN ('draft', 'approved')";
 /// The one transition that expands an issue into deliveries; its
 /// compare-and-set makes expansion happen once however many workers try.
@@ -76,6 +86,10 @@ const MARK_NOTIFIED: &str =
 /// moves it from the value it read fires the digest.
 const CLAIM_SLOT: &str =
     "UPDATE lists SET next_digest_at = $3 WHERE id = $1 AND next_digest_at = $2";
+/// An editor's save: only onto the version they saw, only while a draft.
+const SAVE_CURATION: &str =
+    "UPDATE digests SET subject = $3, intro = $4, curation = $5, version = version + 1 \
+     WHERE id = $1 AND version = $2 AND status = 'draft'";
 const SET_RECIPIENTS: &str = "UPDATE digests SET recipients = $2 WHERE id = $1";
 
 impl Store {
@@ -150,27 +164,21 @@ impl Store {
         Ok(true)
     }
 
-    pub async fn update_draft(
-        &self,
-        id: i64,
-        subject: &str,
-        intro: &str,
-        content: &str,
-    ) -> Result<bool> {
-        let done = sqlx::query(UPDATE_DRAFT)
+    pub async fn set_draft_content(&self, id: i64, content: &str) -> Result<bool> {
+        let done = sqlx::query(SET_DRAFT_CONTENT)
             .bind(id)
-            .bind(subject)
-            .bind(intro)
             .bind(content)
             .execute(self.pool())
             .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    /// Freezes a draft with its final content and subject.
+    /// Freezes a draft with its final content and subject, if its editors'
+    /// decisions are still at `version`.
     pub async fn approve_digest(
         &self,
         id: i64,
+        version: i64,
         content: &str,
         until: i64,
         subject: &str,
@@ -181,6 +189,7 @@ impl Store {
             .bind(until)
             .bind(crate::now_ms())
             .bind(subject)
+            .bind(version)
             .execute(self.pool())
             .await?;
         Ok(done.rows_affected() == 1)
@@ -213,6 +222,38 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Saves an editor's subject, intro and decisions if the issue is still
+    /// a draft at `version`; false when it moved on (another save, or it
+    /// was approved).
+    pub async fn save_curation(
+        &self,
+        id: i64,
+        version: i64,
+        subject: &str,
+        intro: &str,
+        curation: &str,
+    ) -> Result<bool> {
+        let done = sqlx::query(SAVE_CURATION)
+            .bind(id)
+            .bind(version)
+            .bind(super::text(subject))
+            .bind(super::text(intro))
+            .bind(curation)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The issue of a list with this number.
+    pub async fn digest_by_number(&self, list_id: i64, number: i64) -> Result<Option<DigestRow>> {
+        let row = sqlx::query(SELECT_BY_NUMBER)
+            .bind(list_id)
+            .bind(number)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(DigestRow::from_row).transpose()
     }
 
     pub async fn set_digest_recipients(&self, tx: &mut Tx, id: i64, n: i64) -> Result<()> {

@@ -13,6 +13,8 @@ pub struct ListRow {
     pub require_approval: bool,
     pub next_digest_at: Option<i64>,
     pub created_at: i64,
+    /// The public archive is on (`/archive/<address>`).
+    pub archive_public: bool,
 }
 
 impl ListRow {
@@ -26,18 +28,20 @@ impl ListRow {
             require_approval: flag(r, "require_approval")?,
             next_digest_at: col(r, "next_digest_at")?,
             created_at: col(r, "created_at")?,
+            archive_public: flag(r, "archive_public")?,
         })
     }
 }
 
 const INSERT_LIST: &str = "INSERT INTO lists (address, name, schedule, timezone, require_approval, next_digest_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
-const SELECT_ALL: &str = "SELECT id, address, name, schedule, timezone, require_approval, next_digest_at, created_at FROM lists ORDER BY id";
-const SELECT_BY_ADDRESS: &str = "SELECT id, address, name, schedule, timezone, require_approval, next_digest_at, created_at FROM lists WHERE address = $1";
-const SELECT_BY_ID: &str = "SELECT id, address, name, schedule, timezone, require_approval, next_digest_at, created_at FROM lists WHERE id = $1";
+const SELECT_ALL: &str = "SELECT id, address, name, schedule, timezone, require_approval, next_digest_at, created_at, archive_public FROM lists ORDER BY id";
+const SELECT_BY_ADDRESS: &str = "SELECT id, address, name, schedule, timezone, require_approval, next_digest_at, created_at, archive_public FROM lists WHERE address = $1";
+const SELECT_BY_ID: &str = "SELECT id, address, name, schedule, timezone, require_approval, next_digest_at, created_at, archive_public FROM lists WHERE id = $1";
 /// Each setting has its own statement, so a change to one never writes
 /// back a stale copy of another; above all not of `next_digest_at`, which
 /// the scheduler moves by compare-and-set when a slot fires.
 const SET_NAME: &str = "UPDATE lists SET name = $2 WHERE id = $1";
+const SET_ARCHIVE: &str = "UPDATE lists SET archive_public = $2 WHERE id = $1";
 const SET_REQUIRE_APPROVAL: &str = "UPDATE lists SET require_approval = $2 WHERE id = $1";
 /// A new schedule and the next run it gives, only if the next run is still
 /// the one the caller computed from (compare-and-set).
@@ -95,6 +99,15 @@ impl Store {
         sqlx::query(SET_NAME)
             .bind(id)
             .bind(name)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_archive_public(&self, id: i64, on: bool) -> Result<()> {
+        sqlx::query(SET_ARCHIVE)
+            .bind(id)
+            .bind(on as i64)
             .execute(self.pool())
             .await?;
         Ok(())

@@ -3,6 +3,15 @@
 use super::{col, state, text, DeliveryMode, MemberStatus, Result, Store};
 use sqlx::any::AnyRow;
 
+/// Which members a search shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberFilter {
+    pub status: Option<MemberStatus>,
+    pub mode: Option<DeliveryMode>,
+    /// Text in the address or the name (any case).
+    pub text: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberRow {
     pub id: i64,
@@ -50,11 +59,17 @@ const SELECT_FIRST_ACTIVE: &str = "SELECT id, list_id, email, name, status, mode
 /// subscription as pending. Active and disabled members are left alone.
 const UPSERT_PENDING: &str = "INSERT INTO members (list_id, email, email_key, name, status, mode, requested_at) VALUES ($1, $2, $3, $4, 'pending', 'digest', $5) \
      ON CONFLICT (list_id, email_key) DO UPDATE SET status = 'pending', requested_at = excluded.requested_at, email = excluded.email \
-     WHERE members.status IN ('pending', 'unsubscribed', 'disabled')";
+     WHERE members.status IN ('pending', 'unsubscribed', 'disabled', 'guest')";
 /// Adds an active member directly (editor action, import); re-activates one who left.
 const UPSERT_ACTIVE: &str = "INSERT INTO members (list_id, email, email_key, name, status, mode, requested_at, confirmed_at, consent) VALUES ($1, $2, $3, $4, 'active', $5, $6, $6, $7) \
      ON CONFLICT (list_id, email_key) DO UPDATE SET status = 'active', mode = excluded.mode, name = CASE WHEN excluded.name = '' THEN members.name ELSE excluded.name END, confirmed_at = excluded.confirmed_at, consent = excluded.consent, left_at = NULL, bounce_score = 0";
-const ACTIVATE_PENDING: &str = "UPDATE members SET status = 'active', confirmed_at = $2, consent = $4, left_at = NULL, bounce_score = 0 WHERE id = $1 AND status = 'pending' AND requested_at >= $3";
+/// Activates the pending request made at `$5` (not an earlier or later
+/// one), if it is newer than `$3`.
+/// Someone who is not a member, as the author of a post an editor
+/// approved; an existing row (whatever its status) is left alone.
+const INSERT_GUEST: &str = "INSERT INTO members (list_id, email, email_key, name, status, mode, requested_at, consent) VALUES ($1, $2, $3, $4, 'guest', 'paused', $5, '') \
+     ON CONFLICT (list_id, email_key) DO NOTHING";
+const ACTIVATE_PENDING: &str = "UPDATE members SET status = 'active', confirmed_at = $2, consent = $4, left_at = NULL, bounce_score = 0 WHERE id = $1 AND status = 'pending' AND requested_at >= $3 AND requested_at = $5";
 const SET_UNSUBSCRIBED: &str = "UPDATE members SET status = 'unsubscribed', left_at = $2 WHERE id = $1 AND status <> 'unsubscribed'";
 const SET_MODE: &str = "UPDATE members SET mode = $2 WHERE id = $1";
 const SET_NAME: &str = "UPDATE members SET name = $2 WHERE id = $1";
@@ -70,6 +85,16 @@ const ADD_BOUNCE: &str = "UPDATE members SET \
 const COUNT_BY_STATUS: &str =
     "SELECT status, COUNT(*) AS n FROM members WHERE list_id = $1 GROUP BY status ORDER BY status";
 
+/// Members matching a filter: status and mode ('' for any), and text in
+/// the address or name ('' for any), a page at a time in address order.
+const SEARCH_SQLITE: &str = "SELECT id, list_id, email, name, status, mode, bounce_score, requested_at, confirmed_at, consent FROM members \
+     WHERE list_id = $1 AND ($2 = '' OR status = $2) AND ($3 = '' OR mode = $3) \
+     AND ($4 = '' OR instr(email_key, $4) > 0 OR instr(LOWER(name), $4) > 0) ORDER BY email_key LIMIT $5 OFFSET $6";
+const SEARCH_POSTGRES: &str = "SELECT id, list_id, email, name, status, mode, bounce_score, requested_at, confirmed_at, consent FROM members \
+     WHERE list_id = $1 AND ($2 = '' OR status = $2) AND ($3 = '' OR mode = $3) \
+     AND ($4 = '' OR strpos(email_key, $4) > 0 OR strpos(LOWER(name), $4) > 0) ORDER BY email_key LIMIT $5 OFFSET $6";
+const COUNT_BY_STATUS_MODE: &str = "SELECT status, mode, COUNT(*) AS n FROM members WHERE list_id = $1 GROUP BY status, mode ORDER BY status, mode";
+const SELECT_LEFT_AT: &str = "SELECT left_at FROM members WHERE id = $1";
 const INSERT_EDITOR: &str = "INSERT INTO editors (list_id, email, email_key, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (list_id, email_key) DO NOTHING";
 const SELECT_EDITORS: &str = "SELECT email FROM editors WHERE list_id = $1 ORDER BY email_key";
 
@@ -178,14 +203,42 @@ impl Store {
             .ok_or_else(|| super::StoreError::Corrupt("member vanished after upsert".into()))
     }
 
-    /// Activates a pending member whose request is newer than `not_before`,
-    /// recording how they consented.
-    pub async fn activate(&self, member_id: i64, not_before: i64, consent: &str) -> Result<bool> {
+    /// The member row of `key`, made a guest when there is none.
+    pub async fn member_or_guest(
+        &self,
+        list_id: i64,
+        email: &str,
+        key: &str,
+        name: &str,
+    ) -> Result<MemberRow> {
+        sqlx::query(INSERT_GUEST)
+            .bind(list_id)
+            .bind(email)
+            .bind(key)
+            .bind(text(name))
+            .bind(crate::now_ms())
+            .execute(self.pool())
+            .await?;
+        self.member_by_email(list_id, key)
+            .await?
+            .ok_or_else(|| super::StoreError::Corrupt("member vanished after insert".into()))
+    }
+
+    /// Activates a pending member whose request, made at `requested_at`,
+    /// is newer than `not_before`, recording how they consented.
+    pub async fn activate(
+        &self,
+        member_id: i64,
+        requested_at: i64,
+        not_before: i64,
+        consent: &str,
+    ) -> Result<bool> {
         let done = sqlx::query(ACTIVATE_PENDING)
             .bind(member_id)
             .bind(crate::now_ms())
             .bind(not_before)
             .bind(consent)
+            .bind(requested_at)
             .execute(self.pool())
             .await?;
         Ok(done.rows_affected() == 1)
@@ -243,6 +296,49 @@ impl Store {
         rows.iter()
             .map(|r| Ok((state(r, "status")?, col(r, "n")?)))
             .collect()
+    }
+
+    /// Members of a list matching `filter`: up to `limit` after `offset`.
+    pub async fn search_members(
+        &self,
+        list_id: i64,
+        filter: &MemberFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<MemberRow>> {
+        let rows = sqlx::query(self.pick(SEARCH_SQLITE, SEARCH_POSTGRES))
+            .bind(list_id)
+            .bind(filter.status.map_or("", |s| s.as_str()))
+            .bind(filter.mode.map_or("", |m| m.as_str()))
+            .bind(text(&filter.text.trim().to_lowercase()))
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(MemberRow::from_row).collect()
+    }
+
+    /// (status, mode, count) for every combination present.
+    pub async fn member_counts_by_mode(
+        &self,
+        list_id: i64,
+    ) -> Result<Vec<(MemberStatus, DeliveryMode, i64)>> {
+        let rows = sqlx::query(COUNT_BY_STATUS_MODE)
+            .bind(list_id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((state(r, "status")?, state(r, "mode")?, col(r, "n")?)))
+            .collect()
+    }
+
+    /// When the member left, if they did.
+    pub async fn member_left_at(&self, member_id: i64) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar(SELECT_LEFT_AT)
+            .bind(member_id)
+            .fetch_optional(self.pool())
+            .await?
+            .flatten())
     }
 
     pub async fn add_editor(&self, list_id: i64, email: &str, key: &str) -> Result<()> {

@@ -7,12 +7,16 @@
 //! milliseconds, booleans are integers (the `Any` driver cannot decode
 //! TIMESTAMPTZ or BOOLEAN).
 
+pub mod access;
+pub mod archive;
 pub mod auth;
 pub mod catalog;
+pub mod deliveries;
 pub mod digests;
 pub mod inbound;
 pub mod lists;
 pub mod members;
+pub mod moderation;
 pub mod notices;
 pub mod outbox;
 pub mod posts;
@@ -271,6 +275,10 @@ mod tests {
             ("inbound.rs", include_str!("inbound.rs")),
             ("posts.rs", include_str!("posts.rs")),
             ("mod.rs", include_str!("mod.rs")),
+            ("access.rs", include_str!("access.rs")),
+            ("moderation.rs", include_str!("moderation.rs")),
+            ("deliveries.rs", include_str!("deliveries.rs")),
+            ("archive.rs", include_str!("archive.rs")),
         ] {
             let code = text.split("#[cfg(test)]").next().unwrap_or(text);
             for sql in string_literals(code) {

@@ -58,6 +58,12 @@ pub(crate) const FILES: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0006_answer_notices.sql"),
         include_str!("../../migrations/postgres/0006_answer_notices.sql"),
     ),
+    (
+        7,
+        "editor ui",
+        include_str!("../../migrations/sqlite/0007_editor_ui.sql"),
+        include_str!("../../migrations/postgres/0007_editor_ui.sql"),
+    ),
 ];
 
 /// The migrator for `backend`.

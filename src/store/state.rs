@@ -100,6 +100,10 @@ stored_enum! {
         Unsubscribed = "unsubscribed",
         /// Delivery stopped because mail to the address keeps bouncing.
         Disabled = "disabled",
+        /// Not a member: someone whose post an editor approved, kept so
+        /// the post has an author. Never mailed as a member; subscribing
+        /// later makes them pending like anyone else.
+        Guest = "guest",
     }
 }
 
@@ -209,7 +213,7 @@ mod tests {
         round_trips::<DigestStatus>();
         assert_eq!(
             MemberStatus::parse("ACTIVE").unwrap_err().to_string(),
-            "members.status holds `ACTIVE`, which this gazette does not know (it knows pending, active, unsubscribed or disabled)"
+            "members.status holds `ACTIVE`, which this gazette does not know (it knows pending, active, unsubscribed, disabled or guest)"
         );
     }
 }

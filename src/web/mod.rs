@@ -1,12 +1,16 @@
-//! The HTTP side: public pages (confirm, one-click unsubscribe), raw MIME
+//! The HTTP side: public pages (confirm, one-click unsubscribe, the
+//! public archive), the editors' UI under `/admin` ([`admin`]), raw MIME
 //! intake, health and metrics, served with connection limits by
-//! [`server`]. The editor UI lands under `/admin/`.
+//! [`server`].
 //!
 //! Bodies are limited per route before any handler runs: `/inbound` reads
 //! its body only after checking the bearer token ([`inbound`]); every other
 //! route takes [`SMALL_BODY`] bytes at most, read in full within the
 //! header timeout before the handler sees the request.
 
+pub mod admin;
+mod archive;
+mod assets;
 mod bearer;
 mod inbound;
 mod metrics;
@@ -36,9 +40,19 @@ pub fn router(ctx: Ctx) -> Router {
         get(metrics::not_here)
     };
     Router::new()
+        .route("/", get(pages::home))
         .route("/healthz", get(pages::healthz))
         .route("/metrics", metrics)
-        .route("/confirm/{token}", get(pages::confirm))
+        .route("/static/admin.css", get(assets::css))
+        .route("/static/admin.js", get(assets::js))
+        .route(
+            "/confirm/{token}",
+            get(pages::confirm_page).post(pages::confirm),
+        )
+        .route("/archive/{list}", get(archive::index))
+        .route("/archive/{list}/feed.atom", get(archive::feed))
+        .route("/archive/{list}/{id}", get(archive::question))
+        .merge(admin::routes())
         .route(
             "/unsubscribe/{token}",
             get(pages::unsubscribe_page).post(pages::unsubscribe),
@@ -47,8 +61,19 @@ pub fn router(ctx: Ctx) -> Router {
         // Applies to the routes above, not to `/inbound` added below.
         .layer(from_fn_with_state(ctx.clone(), small_body))
         .route("/inbound", post(inbound::inbound))
+        .merge(admin::upload_routes())
         .layer(from_fn(trace))
         .with_state(ctx)
+}
+
+/// The public archive of `list` (whether or not it is on).
+pub fn archive_url(list: &crate::app::List) -> String {
+    format!("{}/archive/{}", list.base_url(), list.posting())
+}
+
+/// A question's page in the public archive.
+pub fn question_url(list: &crate::app::List, question_id: i64) -> String {
+    format!("{}/{question_id}", archive_url(list))
 }
 
 /// The routes of the metrics listener (`GAZETTE_METRICS_ADDR`).

@@ -1,6 +1,6 @@
-//! Public pages and endpoints. Confirm activates on GET (the link in the
-//! confirmation mail); unsubscribe shows a page on GET and acts on POST, as
-//! RFC 8058 one-click requires (so link scanners never unsubscribe anyone).
+//! Public pages and endpoints. Confirm and unsubscribe show a page on GET
+//! and act on POST (RFC 8058 one-click for unsubscribe), so the link
+//! scanners of corporate mail never subscribe or unsubscribe anyone.
 
 use crate::address::Command;
 use crate::app::Ctx;
@@ -24,6 +24,8 @@ struct Page<'a> {
     /// (mode, label, is the member's current mode)
     modes: Vec<(String, String, bool)>,
     footer: &'a str,
+    /// The main button ends something (unsubscribe): shown as such.
+    danger: bool,
 }
 
 fn page(
@@ -43,6 +45,7 @@ fn page(
             mode_action: None,
             modes: Vec::new(),
             footer: "gazette",
+            danger: false,
         },
     )
 }
@@ -77,6 +80,77 @@ pub async fn healthz(State(ctx): State<Ctx>) -> Response {
         )
             .into_response(),
     }
+}
+
+/// `/`: not an empty 404. Where editors sign in, and the lists whose
+/// archive is public.
+pub async fn home(State(ctx): State<Ctx>) -> Response {
+    let mut paragraphs = vec![
+        "This server runs gazette, the email list behind a community's questions, answers and digest. Members take part by email.".to_string(),
+    ];
+    match ctx.store.lists().await {
+        Ok(lists) => {
+            let public: Vec<String> = lists
+                .into_iter()
+                .filter(|l| l.archive_public)
+                .map(|l| format!("{} — /archive/{}", l.name, l.address))
+                .collect();
+            if !public.is_empty() {
+                paragraphs.push(format!("Public archives: {}", public.join("; ")));
+            }
+        }
+        Err(e) => return server_error(e.into()),
+    }
+    paragraphs.push("Editors: sign in at /admin.".into());
+    render_page(
+        StatusCode::OK,
+        Page {
+            title: "gazette",
+            paragraphs,
+            form_action: None,
+            button: "",
+            mode_action: None,
+            modes: Vec::new(),
+            footer: "gazette",
+            danger: false,
+        },
+    )
+}
+
+/// The confirmation link's page: a button, so nothing is confirmed by
+/// merely opening the link.
+pub async fn confirm_page(State(ctx): State<Ctx>, Path(token): Path<String>) -> Response {
+    let member = match membership::member_for_confirm(&ctx, &token).await {
+        Ok(Some(m)) => m,
+        Ok(None) => return invalid_link(),
+        Err(e) => return server_error(e),
+    };
+    let list = match ctx.store.list_by_id(member.list_id).await {
+        Ok(Some(row)) => ctx.list(row),
+        Ok(None) => return invalid_link(),
+        Err(e) => return server_error(e.into()),
+    };
+    if member.status == MemberStatus::Active {
+        return page(
+            StatusCode::OK,
+            "You're already subscribed",
+            vec![format!("{} already gets {}.", member.email, list.name())],
+            None,
+            "",
+        );
+    }
+    page(
+        StatusCode::OK,
+        &format!("Join {}?", list.name()),
+        vec![format!(
+            "Confirm that {} wants to receive {} <{}>: questions, answers and the digest, by email.",
+            member.email,
+            list.name(),
+            list.posting()
+        )],
+        Some(format!("/confirm/{token}")),
+        "Confirm my subscription",
+    )
 }
 
 pub async fn confirm(State(ctx): State<Ctx>, Path(token): Path<String>) -> Response {
@@ -116,6 +190,13 @@ pub async fn confirm(State(ctx): State<Ctx>, Path(token): Path<String>) -> Respo
                 "",
             )
         }
+        Ok(Confirmed::Superseded(_)) => page(
+            StatusCode::GONE,
+            "This link was replaced",
+            vec!["A newer confirmation was sent to this address after this one. Use the link in the newest confirmation mail.".into()],
+            None,
+            "",
+        ),
         Ok(Confirmed::Invalid) => page(
             StatusCode::NOT_FOUND,
             "This link is not valid",
@@ -140,6 +221,10 @@ pub async fn unsubscribe_page(State(ctx): State<Ctx>, Path(token): Path<String>)
             "",
         ),
         Ok(Some(m)) => {
+            let list_name = match ctx.store.list_by_id(m.list_id).await {
+                Ok(Some(l)) => format!("{} <{}>", l.name, l.address),
+                _ => "this list".into(),
+            };
             let modes = if m.is_active() {
                 DeliveryMode::ALL
                     .iter()
@@ -152,12 +237,16 @@ pub async fn unsubscribe_page(State(ctx): State<Ctx>, Path(token): Path<String>)
                 StatusCode::OK,
                 Page {
                     title: "Unsubscribe?",
-                    paragraphs: vec![format!("Stop all mail from this list to {}?", m.email)],
+                    paragraphs: vec![format!(
+                        "Stop all mail from {list_name} to {}? You can join again later.",
+                        m.email
+                    )],
                     form_action: Some(format!("/unsubscribe/{token}")),
                     button: "Unsubscribe",
                     mode_action: (!modes.is_empty()).then(|| format!("/unsubscribe/{token}/mode")),
                     modes,
                     footer: "gazette",
+                    danger: true,
                 },
             )
         }

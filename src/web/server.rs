@@ -244,9 +244,15 @@ impl Server {
         {
             let per_request = state.clone();
             let router = self.router.clone();
-            let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+            // Handlers that throttle per client read it as `ConnectInfo`.
+            let peer = stream.peer_addr().ok();
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                 let busy = Busy::new(per_request.clone());
                 let router = router.clone();
+                if let Some(peer) = peer {
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                }
                 async move {
                     let response = router.oneshot(req).await;
                     drop(busy);

@@ -248,7 +248,7 @@ async fn approval_lists_wait_for_an_editor_who_is_told_ahead() {
         assert_eq!(editor_notices().await, 0);
 
         // Approval after the slot sends at once.
-        let (d, released) = gazette::digest::send::approve_and_release_if_due(&ctx, &list)
+        let (d, released) = gazette::digest::send::approve_and_release_if_due(&ctx, &list, None)
             .await
             .unwrap();
         assert!(
@@ -321,7 +321,9 @@ async fn an_editor_sets_subject_and_intro_until_the_issue_is_frozen() {
             .await
             .unwrap();
         assert!(
-            text.starts_with("Offsite special\n\nThree answers on offsites."),
+            text.starts_with(
+                "Offsite special\nThis issue: 1 new question, 0 new answers\n\nThree answers on offsites."
+            ),
             "{text}"
         );
         approve(&ctx, &list).await.unwrap();

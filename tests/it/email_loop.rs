@@ -98,7 +98,11 @@ async fn story(db: &TestDb) {
         .find(|w| w.contains("/confirm/"))
         .expect("confirm link")
         .to_string();
+    // Opening the link shows a button; only its POST confirms.
     let (status, page) = http("GET", &url, "").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("id=\"confirm-button\""), "{page}");
+    let (status, page) = http("POST", &url, "").await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("subscribed"), "{page}");
     for who in [ALICE, BOB] {

@@ -11,6 +11,8 @@ mod delivery_faults;
 mod digest_schedule;
 mod dkim;
 mod doors;
+mod editor_browser;
+mod editor_http;
 mod email_loop;
 mod inbound_edges;
 mod inbound_pipeline;

@@ -215,6 +215,19 @@ async fn ordinary(
             InboundStatus::Ignored,
             "mail to a bounce address that is not a delivery report",
         )),
+        Command::Approve(_) | Command::Reject(_) => {
+            let note = body_text(msg);
+            Ok(
+                match crate::moderation::by_mail(ctx, list, &command, &from, &note).await? {
+                    Ok(decided) => ordinary_outcome(
+                        list,
+                        InboundStatus::Accepted,
+                        format!("moderation by {from}: {decided:?}"),
+                    ),
+                    Err(why) => ordinary_outcome(list, InboundStatus::Held, why),
+                },
+            )
+        }
         Command::Operator(_) => unreachable!("handled above"),
     }
 }
@@ -253,6 +266,14 @@ async fn confirm(ctx: &Ctx, list: &List, token: &str, cause: &str) -> anyhow::Re
                 ),
             )
         }
+        Confirmed::Superseded(m) => ordinary_outcome(
+            list,
+            InboundStatus::Rejected,
+            format!(
+                "an older confirmation of {}; a newer request was sent since",
+                m.email
+            ),
+        ),
         Confirmed::Invalid => ordinary_outcome(
             list,
             InboundStatus::Held,

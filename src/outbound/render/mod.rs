@@ -5,7 +5,7 @@
 mod notices;
 
 use super::compose::{ListHeaders, Outgoing};
-use super::text::{mailto_encode, paragraphs, reply_subject, wrap};
+use super::text::{linkify, mailto_encode, paragraphs, reply_subject, wrap};
 use super::views::*;
 use crate::address::Command;
 use crate::app::{Ctx, List};
@@ -89,7 +89,7 @@ impl Env<'_> {
             in_reply_to: None,
             references: Vec::new(),
             list: None,
-            auto_submitted: false,
+            auto_submitted: None,
             bulk: false,
         }
     }
@@ -246,7 +246,7 @@ async fn digest(env: &Env<'_>) -> R<Outgoing> {
 }
 
 /// The text and HTML bodies of an issue as member `m` receives it; also
-/// what `gazette digest preview` shows.
+/// what `gazette digest preview` and the editors' preview show.
 pub fn digest_bodies(
     ctx: &Ctx,
     list: &List,
@@ -270,38 +270,7 @@ fn digest_bodies_issued(
 ) -> R<(String, String)> {
     let mut sections: Vec<SectionView> = Vec::new();
     for (n, item) in issue.items.iter().enumerate() {
-        let reply_address = list.reply_address(&ctx.keys, item.question_id, m.id, issued_ms);
-        let reply_subject = reply_subject(&item.subject);
-        let reply_text = format!(
-            "{}\n{}",
-            wrap(&format!("To answer, reply to: {reply_address}"), 72, "   "),
-            wrap(&format!("(subject \"{reply_subject}\")"), 72, "   ")
-        );
-        let view = ItemView {
-            number: n + 1,
-            heading_text: wrap(&format!("{}. {}", n + 1, item.subject), 72, ""),
-            reply_text,
-            subject: item.subject.clone(),
-            author: item.author.clone(),
-            body_text: wrap(&item.body, 72, "   "),
-            body_paras: paragraphs(&item.body),
-            answers: item
-                .answers
-                .iter()
-                .map(|a| AnswerView {
-                    author: a.author.clone(),
-                    new: a.new && item.section != Section::New,
-                    body_text: wrap(&a.body, 72, "   | "),
-                    body_paras: paragraphs(&a.body),
-                })
-                .collect(),
-            reply_mailto: format!(
-                "mailto:{reply_address}?subject={}",
-                mailto_encode(&reply_subject)
-            ),
-            reply_address,
-            reply_subject,
-        };
+        let view = item_view(ctx, list, m, n, item, issued_ms);
         match sections.last_mut() {
             Some(s) if s.title == item.section.title() => s.items.push(view),
             _ => sections.push(SectionView {
@@ -313,6 +282,7 @@ fn digest_bodies_issued(
     let unsubscribe_url = list.unsubscribe_url(&ctx.keys, m.id);
     let posting = list.posting();
     let intro_text = wrap(intro, 72, "");
+    let summary = crate::digest::summary_line(issue);
     let footer_text = [
         format!(
             "You receive this digest as a member of {} <{posting}>.",
@@ -325,20 +295,115 @@ fn digest_bodies_issued(
     .join("\n");
     let text = DigestTxt {
         subject,
+        summary: &summary,
         intro: &intro_text,
         sections: &sections,
         footer_text: &footer_text,
     }
     .render()?;
-    let intro_paras = paragraphs(intro);
+    // Mail clients ignore style sheets: links get the list's colour inline.
+    let intro_html =
+        crate::markdown::to_html(intro).replace("<a href=", "<a style=\"color:#7a4d00;\" href=");
+    let preheader = preheader(issue, &summary);
     let html = DigestHtml {
         list_name: list.name(),
         list_address: &posting,
         subject,
-        intro_paras: &intro_paras,
+        preheader: &preheader,
+        summary: &summary,
+        intro_html: &intro_html,
         sections: &sections,
         unsubscribe_url: &unsubscribe_url,
     }
     .render()?;
     Ok((text, html))
+}
+
+/// The hidden line mail clients show beside the subject: what is in
+/// the issue, not the list's name again.
+fn preheader(issue: &Issue, summary: &str) -> String {
+    let subjects: Vec<&str> = issue
+        .items
+        .iter()
+        .take(3)
+        .map(|i| i.subject.as_str())
+        .collect();
+    let text = format!(
+        "{}. {}",
+        summary.trim_start_matches("This issue: "),
+        subjects.join(" · ")
+    );
+    crate::moderation::excerpt(&text, 140)
+}
+
+/// One question as reader `m` sees it, with their reply address.
+fn item_view(
+    ctx: &Ctx,
+    list: &List,
+    m: &MemberRow,
+    n: usize,
+    item: &crate::digest::Item,
+    issued_ms: i64,
+) -> ItemView {
+    let reply_address = list.reply_address(&ctx.keys, item.question_id, m.id, issued_ms);
+    let reply_subject = reply_subject(&item.subject);
+    let reply_text = format!(
+        "{}\n{}",
+        wrap(&format!("To answer, reply to: {reply_address}"), 72, "   "),
+        wrap(&format!("(subject \"{reply_subject}\")"), 72, "   ")
+    );
+    let pick_text = item.featured.then(|| {
+        let line = if item.note.trim().is_empty() {
+            "Editor's pick".to_string()
+        } else {
+            format!("Editor's pick: {}", item.note.trim())
+        };
+        wrap(&line, 72, "   ")
+    });
+    ItemView {
+        number: n + 1,
+        heading_text: wrap(&format!("{}. {}", n + 1, item.subject), 72, ""),
+        reply_text,
+        subject: item.subject.clone(),
+        author: item.author.clone(),
+        body_text: wrap(&item.body, 72, "   "),
+        body_html: html_paragraphs(&item.body),
+        featured: item.featured,
+        note: item.note.trim().to_string(),
+        pick_text: pick_text.unwrap_or_default(),
+        archive_url: list
+            .row
+            .archive_public
+            .then(|| crate::web::question_url(list, item.question_id)),
+        answers: item
+            .answers
+            .iter()
+            .map(|a| AnswerView {
+                author: a.author.clone(),
+                new: a.new && item.section != Section::New,
+                body_text: wrap(&a.body, 72, "   | "),
+                body_html: html_paragraphs(&a.body),
+            })
+            .collect(),
+        reply_mailto: format!(
+            "mailto:{reply_address}?subject={}",
+            mailto_encode(&reply_subject)
+        ),
+        reply_address,
+        reply_subject,
+    }
+}
+
+/// A post's paragraphs as HTML: escaped, lines joined with `<br>`, URLs
+/// made links.
+pub fn html_paragraphs(text: &str) -> Vec<String> {
+    paragraphs(text)
+        .iter()
+        .map(|p| {
+            p.iter()
+                .map(|line| linkify(line))
+                .collect::<Vec<_>>()
+                .join("<br>")
+        })
+        .collect()
 }

@@ -8,7 +8,7 @@ use crate::app::List;
 use crate::digest::Issue;
 use crate::notices::quoted_subject;
 use crate::notices::Notice;
-use crate::outbound::compose::Outgoing;
+use crate::outbound::compose::{AutoSubmitted, Outgoing};
 use crate::outbound::text::{reply_subject, wrap};
 use crate::outbound::views::*;
 use askama::Template;
@@ -39,9 +39,25 @@ pub(super) async fn notice_message(env: &Env<'_>, notice: &Notice) -> R<Outgoing
         Notice::DigestReply { subject } => digest_reply(env, subject).await?,
         Notice::ConfirmExpired => confirm_expired(env).await?,
         Notice::ReplyHeld { subject, why } => reply_held(env, subject, why).await?,
+        Notice::SignIn { link_id } => sign_in(env, *link_id).await?,
+        Notice::DigestTest {
+            digest_id,
+            member_id,
+        } => digest_test(env, *digest_id, *member_id).await?,
+        Notice::Held { inbound_id } => held(env, *inbound_id).await?,
+        Notice::PostApproved { what, subject } => moderated(env, what, subject, None)?,
+        Notice::PostRejected {
+            what,
+            subject,
+            note,
+        } => moderated(env, what, subject, Some(note))?,
     };
     // RFC 3834: robots must not answer these.
-    out.auto_submitted = true;
+    out.auto_submitted = Some(if crate::notices::replies_to_message(&env.row.dedupe_key) {
+        AutoSubmitted::Replied
+    } else {
+        AutoSubmitted::Generated
+    });
     Ok(out)
 }
 
@@ -57,7 +73,7 @@ async fn confirm(env: &Env<'_>) -> R<Outgoing> {
         Some(m) if m.status == crate::store::MemberStatus::Pending => m,
         _ => return cancelled("no pending subscription to confirm"),
     };
-    let url = l.confirm_url(&env.ctx.keys, m.id);
+    let url = l.confirm_url(&env.ctx.keys, m.id, m.requested_at);
     let text = ConfirmTxt {
         list_name: name,
         list_address: &addr,
@@ -66,7 +82,7 @@ async fn confirm(env: &Env<'_>) -> R<Outgoing> {
     }
     .render()?;
     let mut o = env.base(format!("Confirm your subscription to {name}"), text);
-    o.reply_to = Some(l.confirm_address(&env.ctx.keys, m.id));
+    o.reply_to = Some(l.confirm_address(&env.ctx.keys, m.id, m.requested_at));
     Ok(o)
 }
 
@@ -188,14 +204,22 @@ async fn digest_ready(env: &Env<'_>, digest_id: i64, awaiting_approval: bool) ->
     let Some(d) = env.ctx.store.digest(digest_id).await? else {
         return cancelled("the digest no longer exists");
     };
-    let count = Issue::of(&d)?.items.len();
+    let issue = Issue::of(&d)?;
+    let subject = crate::digest::send::subject_for(&env.list, &d);
+    let summary = crate::digest::summary_line(&issue);
+    let review_url = format!(
+        "{}/admin/lists/{}/issue",
+        env.ctx.config.base_url,
+        env.list.posting()
+    );
     let text = DigestReadyTxt {
         list_name: name,
         list_address: &addr,
         number: d.number,
-        subject: &d.subject,
-        count,
+        subject: &subject,
+        summary: &summary,
         awaiting_approval,
+        review_url: &review_url,
     }
     .render()?;
     Ok(env.base(format!("[{name}] Digest issue {} is ready", d.number), text))
@@ -277,7 +301,7 @@ async fn answers_to_asker(
             author: crate::digest::display_name(&a.author_name, &a.author_email),
             new: true,
             body_text: wrap(&a.body, 72, "   "),
-            body_paras: Vec::new(),
+            body_html: Vec::new(),
         })
         .collect();
     let text = AnswersToAskerTxt {
@@ -318,4 +342,108 @@ async fn reply_expired(env: &Env<'_>, question_id: i64) -> R<Outgoing> {
     o.in_reply_to = Some(q.message_id.clone());
     o.references = vec![q.message_id];
     Ok(o)
+}
+
+async fn sign_in(env: &Env<'_>, link_id: i64) -> R<Outgoing> {
+    let Some(link) = env.ctx.store.sign_in_link(link_id).await? else {
+        return cancelled("the sign-in link no longer exists");
+    };
+    if link.used_at.is_some() || link.expires_at <= crate::now_ms() {
+        return cancelled("the sign-in link was used or expired before it was sent");
+    }
+    let url = crate::editors::link_url(env.ctx, link.id, link.nonce);
+    let text = SignInTxt {
+        url: &url,
+        minutes: crate::editors::LINK_VALID_MS / 60_000,
+        base_url: &env.ctx.config.base_url,
+    }
+    .render()?;
+    Ok(env.base("Your gazette sign-in link".into(), text))
+}
+
+async fn digest_test(env: &Env<'_>, digest_id: i64, member_id: i64) -> R<Outgoing> {
+    let Some(d) = env.ctx.store.digest(digest_id).await? else {
+        return cancelled("the digest no longer exists");
+    };
+    let Some(m) = env.ctx.store.member(member_id).await? else {
+        return cancelled("the member it was previewed for no longer exists");
+    };
+    let issue = Issue::of(&d)?;
+    let subject = crate::digest::send::subject_for(&env.list, &d);
+    let (text, html) = super::digest_bodies(env.ctx, &env.list, &m, &subject, &d.intro, &issue)?;
+    let banner = format!(
+        "TEST COPY of issue #{} as {} would receive it. Members have not been sent anything.",
+        d.number, m.email
+    );
+    let mut o = env.base(format!("[TEST] {subject}"), format!("{banner}\n\n{text}"));
+    o.html = Some(html.replacen(
+        "<body style=\"margin:0;padding:0;background:#f4f4f2;\">",
+        &format!(
+            "<body style=\"margin:0;padding:0;background:#f4f4f2;\"><p style=\"margin:0;padding:12px;background:#7a1020;color:#ffffff;font-family:Helvetica,Arial,sans-serif;font-size:15px;\">{}</p>",
+            crate::outbound::text::html_escape(&banner)
+        ),
+        1,
+    ));
+    Ok(o)
+}
+
+async fn held(env: &Env<'_>, inbound_id: i64) -> R<Outgoing> {
+    let (l, name, addr, _) = parts(env);
+    let Some(post) = crate::moderation::held_post(env.ctx, l, inbound_id).await? else {
+        return cancelled("the post is no longer held");
+    };
+    let approve = l.command(&Command::Approve(
+        env.ctx
+            .keys
+            .sign(crate::tokens::Purpose::Approve, &[inbound_id]),
+    ));
+    let reject = l.command(&Command::Reject(
+        env.ctx
+            .keys
+            .sign(crate::tokens::Purpose::Reject, &[inbound_id]),
+    ));
+    let page = format!(
+        "{}/admin/lists/{}/held",
+        env.ctx.config.base_url,
+        l.posting()
+    );
+    let excerpt = wrap(&crate::moderation::excerpt(&post.body, 1200), 72, "  | ");
+    let text = HeldTxt {
+        list_name: name,
+        list_address: &addr,
+        what: post.kind.noun(),
+        from: &post.from,
+        subject: &post.subject,
+        reason: &wrap(&post.reason, 72, "  "),
+        excerpt: &excerpt,
+        approve: &approve,
+        reject: &reject,
+        page: &page,
+    }
+    .render()?;
+    Ok(env.base(
+        format!("[{name}] Held {}: {}", post.kind.noun(), post.subject),
+        text,
+    ))
+}
+
+/// The author of a held post hears the editors' decision: posted
+/// (`note` is `None`) or not, with the editor's note if they wrote one.
+fn moderated(env: &Env<'_>, what: &str, subject: &str, note: Option<&str>) -> R<Outgoing> {
+    let (_, name, addr, _) = parts(env);
+    let wrapped = note.map(|n| wrap(n.trim(), 72, "  ")).unwrap_or_default();
+    let text = ModeratedTxt {
+        list_name: name,
+        list_address: &addr,
+        what,
+        subject,
+        rejected: note.is_some(),
+        note: &wrapped,
+    }
+    .render()?;
+    let title = match note {
+        Some(_) => format!("Your {what} to {name} was not posted"),
+        None => format!("Your {what} to {name} is posted"),
+    };
+    Ok(env.base(title, text))
 }

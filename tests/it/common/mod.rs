@@ -4,7 +4,9 @@
 //! small SMTP and HTTP clients.
 #![allow(dead_code, unused_imports)]
 
+pub mod browser;
 pub mod sink;
+pub mod web;
 
 use gazette::config::Config;
 use gazette::serve::{start, Running};

@@ -136,7 +136,7 @@ async fn forged_tokens_are_refused_at_rcpt() {
             .unwrap();
         // At RCPT only the signature is checked, so any ids signed by us pass.
         let reply = list.reply_address(&ctx.keys, 1, member.id, gazette::now_ms());
-        let confirm = list.confirm_address(&ctx.keys, member.id);
+        let confirm = list.confirm_address(&ctx.keys, member.id, member.requested_at);
         let bounce = list.bounce_address(&ctx.keys, 1);
         let reply_token = ctx.keys.sign(Purpose::Reply, &[1, member.id]);
         let mangled = {
@@ -146,7 +146,9 @@ async fn forged_tokens_are_refused_at_rcpt() {
             t.push(last);
             t
         };
-        let confirm_token = ctx.keys.sign(Purpose::Confirm, &[member.id]);
+        let confirm_token = ctx
+            .keys
+            .sign(Purpose::Confirm, &[member.id, member.requested_at]);
         let forged = [
             "pm+reply-aaaaaaaaaaaaaaaaaaaaaaaaaa@lists.example.org".to_string(),
             "pm+reply-not!base32@lists.example.org".to_string(),
