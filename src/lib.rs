@@ -24,6 +24,7 @@ pub mod notices;
 pub mod outbound;
 pub mod posts;
 pub mod redact;
+pub mod retention;
 pub mod secret;
 pub mod serve;
 pub mod store;

@@ -111,6 +111,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     });
     tasks.spawn(crate::digest::scheduler::run(ctx.clone(), stopped.clone()));
     tasks.spawn(resume_periodically(ctx.clone(), stopped.clone()));
+    tasks.spawn(crate::retention::run(ctx.clone(), stopped.clone()));
     tasks.spawn(notices_periodically(ctx.clone(), stopped.clone()));
     tasks.spawn(crate::outbound::worker::run(
         ctx.clone(),

@@ -69,6 +69,12 @@ pub struct Config {
     pub metrics_token: Secret<String>,
     /// How long after the first failure a temporary error stops being retried.
     pub retry_for: Duration,
+    /// Raw bytes of inbound mail handled longer ago than this are deleted
+    /// (`GAZETTE_KEEP_RAW_DAYS`); held and failed mail keeps them.
+    pub keep_raw: Duration,
+    /// Finished deliveries older than this are deleted, their issue's
+    /// counts kept (`GAZETTE_KEEP_DELIVERIES_DAYS`).
+    pub keep_deliveries: Duration,
     /// Whether mail received over SMTP/LMTP has its DKIM, SPF and DMARC
     /// checked against DNS (`GAZETTE_SENDER_AUTH`: `dns` or `off`).
     pub sender_auth: SenderAuthMode,
@@ -133,6 +139,8 @@ struct FileConfig {
     metrics_addr: Option<String>,
     metrics_token: Option<String>,
     retry_for_hours: Option<u64>,
+    keep_raw_days: Option<u64>,
+    keep_deliveries_days: Option<u64>,
     sender_auth: Option<String>,
     trusted_authserv_ids: Option<String>,
     reply_token_days: Option<u64>,
@@ -324,6 +332,16 @@ impl Config {
                     24 * 60,
                 )?,
             ),
+            keep_raw: days(parse_num(
+                &pick("keep_raw_days", num(file.keep_raw_days), "90"),
+                1,
+                36_500,
+            )?),
+            keep_deliveries: days(parse_num(
+                &pick("keep_deliveries_days", num(file.keep_deliveries_days), "30"),
+                1,
+                36_500,
+            )?),
             sender_auth: parse_sender_auth(&pick("sender_auth", file.sender_auth, "dns"))?,
             trusted_authserv_ids: parse_authserv_ids(&pick(
                 "trusted_authserv_ids",
@@ -500,6 +518,10 @@ fn parse_separator(raw: &Raw) -> Result<char, ConfigError> {
             "Use + (the default) unless your MTA delivers another.",
         )),
     }
+}
+
+fn days(n: u64) -> Duration {
+    Duration::from_secs(n * 86_400)
 }
 
 fn parse_num(raw: &Raw, min: u64, max: u64) -> Result<u64, ConfigError> {

@@ -20,6 +20,7 @@ pub mod moderation;
 pub mod notices;
 pub mod outbox;
 pub mod posts;
+pub mod retention;
 mod schema;
 pub mod state;
 
@@ -274,6 +275,13 @@ mod tests {
             ("digests.rs", include_str!("digests.rs")),
             ("inbound.rs", include_str!("inbound.rs")),
             ("posts.rs", include_str!("posts.rs")),
+            ("retention.rs", include_str!("retention.rs")),
+            ("access.rs", include_str!("access.rs")),
+            ("archive.rs", include_str!("archive.rs")),
+            ("auth.rs", include_str!("auth.rs")),
+            ("deliveries.rs", include_str!("deliveries.rs")),
+            ("moderation.rs", include_str!("moderation.rs")),
+            ("notices.rs", include_str!("notices.rs")),
             ("mod.rs", include_str!("mod.rs")),
             ("access.rs", include_str!("access.rs")),
             ("moderation.rs", include_str!("moderation.rs")),

@@ -64,6 +64,12 @@ pub(crate) const FILES: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0007_editor_ui.sql"),
         include_str!("../../migrations/postgres/0007_editor_ui.sql"),
     ),
+    (
+        8,
+        "retention",
+        include_str!("../../migrations/sqlite/0008_retention.sql"),
+        include_str!("../../migrations/postgres/0008_retention.sql"),
+    ),
 ];
 
 /// The migrator for `backend`.

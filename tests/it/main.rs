@@ -24,6 +24,7 @@ mod notice_budgets;
 mod outbox;
 mod parsers_fuzz;
 mod restart_safety;
+mod retention;
 mod scale_out;
 mod schema;
 mod sender_auth;
