@@ -99,28 +99,54 @@ pub struct Complaint {
     pub client_request: bool,
 }
 
+/// A classification with the signals that decided it, in words, as
+/// `gazette inspect` shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub class: Classification,
+    pub signals: Vec<String>,
+}
+
 /// Classifies a parsed message. `envelope_from` is the SMTP MAIL FROM when
 /// known (`Some("")` for the null sender `<>`); with `None` the
 /// Return-Path header, if any, stands in for it.
 pub fn classify(message: &Message<'_>, envelope_from: Option<&str>) -> Classification {
+    judge(message, envelope_from).class
+}
+
+/// [`classify`], saying why.
+pub fn judge(message: &Message<'_>, envelope_from: Option<&str>) -> Verdict {
+    let verdict = |class, signals| Verdict { class, signals };
     if message.parts.is_empty() {
-        return Classification::Ordinary;
+        return verdict(
+            Classification::Ordinary,
+            vec!["the message is empty".into()],
+        );
     }
     let null_sender = is_null_sender(message, envelope_from);
-    if let Some(c) = arf::complaint(message).or_else(|| arf::client_unsubscribe(message)) {
-        return Classification::Complaint(c);
+    if let Some((c, why)) = arf::complaint(message).or_else(|| arf::client_unsubscribe(message)) {
+        return verdict(Classification::Complaint(c), vec![why]);
     }
+    let ses = || vec!["Amazon SES notification".to_string()];
     match ses::event(message) {
-        Some(ses::Event::Bounce(report)) => return Classification::Bounce(report),
-        Some(ses::Event::Complaint(c)) => return Classification::Complaint(c),
+        Some(ses::Event::Bounce(report)) => return verdict(Classification::Bounce(report), ses()),
+        Some(ses::Event::Complaint(c)) => return verdict(Classification::Complaint(c), ses()),
         None => {}
     }
-    if let Some(report) = bounce::report(message, null_sender) {
-        return Classification::Bounce(report);
+    if let Some((report, signals)) = bounce::report(message, null_sender) {
+        return verdict(Classification::Bounce(report), signals);
     }
     match autoreply::detect(message, null_sender) {
-        Some(reason) => Classification::AutoReply { reason },
-        None => Classification::Ordinary,
+        Some(reason) => verdict(
+            Classification::AutoReply {
+                reason: reason.clone(),
+            },
+            vec![reason],
+        ),
+        None => verdict(
+            Classification::Ordinary,
+            vec!["no delivery report, feedback report or automatic-reply signal".into()],
+        ),
     }
 }
 

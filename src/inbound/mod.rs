@@ -3,7 +3,9 @@
 //! size limit → store raw (dedupe) → classify → route → act → record.
 
 pub mod act;
+pub mod body;
 pub mod classify;
+pub mod explain;
 pub mod listener;
 pub mod pipeline;
 pub mod smtp;

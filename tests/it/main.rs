@@ -13,6 +13,7 @@ mod email_loop;
 mod inbound_edges;
 mod inbound_trust;
 mod ingest_corpora;
+mod inspect;
 mod members;
 mod outbox;
 mod parsers_fuzz;

@@ -6,8 +6,6 @@
 mod posting;
 mod reports;
 
-pub use posting::body_text;
-
 use super::classify::{classify, Classification};
 use super::pipeline::Incoming;
 use crate::address::Command;

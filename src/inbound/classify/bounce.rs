@@ -8,8 +8,9 @@ use super::{dsn, mta_text, original, reason, text};
 use super::{BounceReport, BouncedRecipient, DsnAction};
 use mail_parser::Message;
 
-/// The bounce report `message` is, if it is one.
-pub fn report(message: &Message<'_>, null_sender: bool) -> Option<BounceReport> {
+/// The bounce report `message` is, if it is one, with the signals that
+/// made it one.
+pub fn report(message: &Message<'_>, null_sender: bool) -> Option<(BounceReport, Vec<String>)> {
     let body = text::body_text(message);
     let records: Vec<dsn::Record> = dsn::texts(message)
         .iter()
@@ -17,16 +18,8 @@ pub fn report(message: &Message<'_>, null_sender: bool) -> Option<BounceReport> 
         .collect();
     let failed_header = text::header(message, "X-Failed-Recipients");
     let has_records = records.iter().any(|r| r.recipient().is_some());
-    let structural = has_records
-        || failed_header.is_some()
-        || text::root_content_param(message, "report-type")
-            .is_some_and(|t| t.contains("delivery-status"))
-        || text::has_part(
-            message,
-            "message",
-            &["delivery-status", "global-delivery-status"],
-        );
-    if !structural {
+    let mut signals = structure(message, &records, failed_header.is_some());
+    if signals.is_empty() {
         let from = text::header(message, "From").unwrap_or_default();
         let returns_original = message
             .parts
@@ -39,9 +32,7 @@ pub fn report(message: &Message<'_>, null_sender: bool) -> Option<BounceReport> 
             null_sender,
             returns_original,
         };
-        if !mta_text::looks_like_bounce(&env, &body) {
-            return None;
-        }
+        signals = mta_text::looks_like_bounce(&env, &body)?;
     }
     let (note, tail) = mta_text::split_original(&body);
     let original = original::find(message, tail);
@@ -58,12 +49,42 @@ pub fn report(message: &Message<'_>, null_sender: bool) -> Option<BounceReport> 
             &exclude,
         )
     };
-    Some(BounceReport {
+    let report = BounceReport {
         recipients,
         original_message_id: original.message_id,
         original_to: original.to,
         original_from: original.from,
-    })
+    };
+    Some((report, signals))
+}
+
+/// The structural signals of a delivery report: RFC 3464 parts and
+/// fields, or Exim's X-Failed-Recipients.
+fn structure(message: &Message<'_>, records: &[dsn::Record], failed_header: bool) -> Vec<String> {
+    let mut signals = Vec::new();
+    if text::root_content_param(message, "report-type")
+        .is_some_and(|t| t.contains("delivery-status"))
+    {
+        signals.push("multipart/report; report-type=delivery-status (RFC 3464)".to_string());
+    }
+    if text::has_part(
+        message,
+        "message",
+        &["delivery-status", "global-delivery-status"],
+    ) {
+        signals.push("a message/delivery-status part".to_string());
+    }
+    let with_recipient = records.iter().filter(|r| r.recipient().is_some()).count();
+    if with_recipient > 0 {
+        signals.push(format!(
+            "{with_recipient} per-recipient delivery-status record{}",
+            if with_recipient == 1 { "" } else { "s" }
+        ));
+    }
+    if failed_header {
+        signals.push("X-Failed-Recipients header".to_string());
+    }
+    signals
 }
 
 /// Recipients from RFC 3464 fields, with the note's prose as a second

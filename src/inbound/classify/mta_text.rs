@@ -195,23 +195,49 @@ pub struct Envelope<'a> {
 }
 
 /// Whether `body` (the message's own text) and its headers make it a
-/// bounce written as prose. One signal alone is not enough: a member may
-/// well write "undeliverable" or be called postmaster.
-pub fn looks_like_bounce(env: &Envelope<'_>, body: &str) -> bool {
+/// bounce written as prose, and if so the signals that say so. One signal
+/// alone is not enough: a member may well write "undeliverable" or be
+/// called postmaster.
+pub fn looks_like_bounce(env: &Envelope<'_>, body: &str) -> Option<Vec<String>> {
     let from = env.from.to_lowercase();
-    let sender = from.trim().is_empty()
-        || from.contains("<>")
-        || SENDER_WORDS.iter().any(|w| from.contains(w));
+    let sender = if from.trim().is_empty() || from.contains("<>") {
+        Some("an empty From".to_string())
+    } else {
+        SENDER_WORDS
+            .iter()
+            .find(|w| from.contains(*w))
+            .map(|w| format!("From names a mail system (\"{w}\")"))
+    };
     let subject = env.subject.trim().to_lowercase();
     // "Re: delivery failure" is a person talking about one.
     let reply = ["re:", "fwd:", "fw:", "aw:", "sv:", "tr:", "wg:"]
         .iter()
         .any(|p| subject.starts_with(p));
-    let subject_hit = !reply && SUBJECTS.iter().any(|s| subject.contains(s));
+    let subject_hit = SUBJECTS
+        .iter()
+        .find(|s| !reply && subject.contains(*s))
+        .map(|s| format!("subject of a delivery failure (\"{s}\")"));
     let head = squeeze_lower(super::text::truncate(body, 6000));
-    let body_hit = BODY_PHRASES.iter().any(|p| head.contains(p));
-    (body_hit && (sender || subject_hit || env.null_sender || env.returns_original))
-        || (sender && subject_hit)
+    let body_hit = BODY_PHRASES
+        .iter()
+        .find(|p| head.contains(*p))
+        .map(|p| format!("text of a delivery failure (\"{p}\")"));
+    let null = env.null_sender.then(|| "null envelope sender".to_string());
+    let original = env
+        .returns_original
+        .then(|| "returns the original message".to_string());
+    let support = [sender.clone(), subject_hit.clone(), null, original];
+    if let Some(hit) = body_hit.filter(|_| support.iter().any(Option::is_some)) {
+        return Some(
+            std::iter::once(hit)
+                .chain(support.into_iter().flatten())
+                .collect(),
+        );
+    }
+    match (sender, subject_hit) {
+        (Some(a), Some(b)) => Some(vec![a, b]),
+        _ => None,
+    }
 }
 
 /// Whether the notice says delivery is only delayed (will be retried).
