@@ -65,8 +65,7 @@ impl Row {
     fn meets_floor(&self) -> bool {
         match self.floor {
             Floor::Cases(n) => self.passed >= n,
-            // Rounded to a tenth, as printed: 99.0 means 99.0 shown.
-            Floor::Percent(p) => (self.percent() * 10.0).round() >= (p * 10.0).round(),
+            Floor::Percent(p) => self.percent() >= p,
         }
     }
 }

@@ -111,7 +111,14 @@ fn from_records(records: &[dsn::Record], note: &str) -> Vec<BouncedRecipient> {
             .find(|b| Some(&b.address) == address.as_ref())
             .map(|b| b.text.as_str());
         let fallback = block.or((records.len() == 1).then_some(note)).unwrap_or("");
-        let status = specific_status(r.status.as_deref(), &diagnostic);
+        // Without a diagnostic, the recipient's own lines in the note
+        // stand in for it ("a@b: 550 5.1.1 … User unknown").
+        let said_about = if diagnostic.trim().is_empty() {
+            block.unwrap_or("")
+        } else {
+            &diagnostic
+        };
+        let status = specific_status(r.status.as_deref(), said_about);
         let said = Said {
             own: &diagnostic,
             fallback,
@@ -271,6 +278,7 @@ pub fn recipient(
         text: t,
         context: said.fallback,
         diagnostic_type: said.kind,
+        code,
         action,
     };
     let mut why = reason::reason(&evidence(said.own));

@@ -277,7 +277,11 @@ pub fn says_delayed(note: &str) -> bool {
 pub fn split_original(body: &str) -> (&str, &str) {
     let lines: Vec<(usize, &str)> = line_offsets(body);
     for (i, &(offset, line)) in lines.iter().enumerate() {
-        if i > 0 && is_marker(line) {
+        // A marker in prose ("…delete your own text from the attached
+        // returned message.", Postfix's boilerplate) continues a sentence;
+        // an unframed marker starts a paragraph of its own.
+        let starts_paragraph = lines[i.saturating_sub(1)].1.trim().is_empty();
+        if i > 0 && is_marker(line, starts_paragraph) {
             let next = lines.get(i + 1).map_or(body.len(), |l| l.0);
             return (&body[..offset], &body[next..]);
         }
@@ -298,7 +302,7 @@ fn line_offsets(body: &str) -> Vec<(usize, &str)> {
     out
 }
 
-fn is_marker(line: &str) -> bool {
+fn is_marker(line: &str, starts_paragraph: bool) -> bool {
     let t = line.trim();
     let l = t.to_lowercase();
     if !ORIGINAL_MARKERS.iter().any(|m| l.contains(m)) || l.contains("was received") {
@@ -306,10 +310,11 @@ fn is_marker(line: &str) -> bool {
     }
     let framed = t.starts_with(['-', '|', '=', '*', '_', '<', '[']);
     framed
-        || t.ends_with(':')
-        || l.contains("follow")
-        || l.contains("below")
-        || l.contains("attached")
+        || (starts_paragraph
+            && (t.ends_with(':')
+                || l.contains("follow")
+                || l.contains("below")
+                || l.contains("attached")))
 }
 
 /// Whether a block of original headers starts here: three header lines in

@@ -272,12 +272,22 @@ pub fn find_reply_code(text: &str) -> Option<u16> {
         let before_ok = i == 0
             || matches!(
                 b[i - 1],
-                b' ' | b'\t' | b'\'' | b'"' | b'(' | b'<' | b'[' | b';' | b'\n' | b'#' | b'='
+                b' ' | b'\t'
+                    | b'\''
+                    | b'"'
+                    | b'('
+                    | b'<'
+                    | b'['
+                    | b';'
+                    | b'\n'
+                    | b'#'
+                    | b'='
+                    | b':'
             );
         let after = b.get(i + 3).copied();
         let after_ok = matches!(
             after,
-            None | Some(b' ' | b'-' | b'\n' | b'\r' | b'\t' | b')' | b']' | b',')
+            None | Some(b' ' | b'-' | b'\n' | b'\r' | b'\t' | b')' | b']' | b',' | b':')
         );
         if before_ok && after_ok && !looks_like_time_or_count(b, i) {
             return std::str::from_utf8(w).ok()?.parse().ok();
