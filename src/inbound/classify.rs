@@ -19,6 +19,7 @@ mod mta_text;
 mod original;
 mod reason;
 mod ses;
+mod status;
 mod text;
 
 use mail_parser::{Message, MessageParser};

@@ -4,7 +4,7 @@
 //! status, reply code, permanence and reason. The fields are trusted
 //! first; the prose fills in what they leave vague.
 
-use super::{dsn, mta_text, original, reason, text};
+use super::{dsn, mta_text, original, reason, status, text};
 use super::{BounceReport, BouncedRecipient, DsnAction};
 use mail_parser::Message;
 
@@ -118,7 +118,7 @@ fn from_records(records: &[dsn::Record], note: &str) -> Vec<BouncedRecipient> {
         } else {
             &diagnostic
         };
-        let status = specific_status(r.status.as_deref(), said_about);
+        let status = status::prefer(r.status.as_deref(), said_about);
         let said = Said {
             own: &diagnostic,
             fallback,
@@ -152,13 +152,8 @@ fn from_note(
         .filter(|a| text::is_address(a))
         .collect();
     let build = |address: Option<String>, own: &str, single: bool| {
-        let status = text::find_status(own).or_else(|| {
-            if single {
-                text::find_status(note)
-            } else {
-                None
-            }
-        });
+        let status =
+            status::in_text(own).or_else(|| if single { status::in_text(note) } else { None });
         recipient(
             address,
             action,
@@ -208,24 +203,6 @@ fn local_block(note: &str, local: &str) -> Option<String> {
         .take_while(|l| l.starts_with([' ', '\t']) || l.trim().is_empty())
         .collect();
     Some(body.join("\n"))
-}
-
-/// The status to report: `5.0.0` and friends say nothing, so a
-/// diagnostic's own code of the same class wins; and a diagnostic whose
-/// reply and status agree (`550 5.5.0`) outvotes a report field that
-/// contradicts them (`Status: 4.5.0`).
-fn specific_status(status: Option<&str>, diagnostic: &str) -> Option<String> {
-    let from_diag = text::find_status(diagnostic);
-    let class = |s: &str| s.chars().next();
-    let diag_agrees = from_diag.as_deref().is_some_and(|d| {
-        text::find_reply_code(diagnostic).is_some_and(|c| class(&c.to_string()) == class(d))
-    });
-    match (status, from_diag) {
-        (Some(s), Some(d)) if class(s) != class(&d) && diag_agrees => Some(d),
-        (Some(s), Some(d)) if s.ends_with(".0.0") && class(s) == class(&d) => Some(d),
-        (Some(s), _) => Some(s.to_string()),
-        (None, d) => d,
-    }
 }
 
 fn action_from_status(status: Option<&str>) -> DsnAction {

@@ -37,6 +37,7 @@ const PRIMARY: &[&str] = &[
     "userunknown",
     "filtered",
     "requireptr",
+    "nullmx",
     "notcompliantrfc",
     "badreputation",
     "contenterror",
@@ -121,8 +122,14 @@ pub fn reason(e: &Evidence<'_>) -> &'static str {
     let text = squeeze_lower(e.text);
     let cmd = command(&squeeze_lower(&format!("{}\n{}", e.text, e.context)));
     if std::env::var("GZ_DEBUG").is_ok() {
+        let hits: Vec<&str> = PRIMARY
+            .iter()
+            .chain(SECONDARY)
+            .copied()
+            .filter(|r| says(r, &squeeze_lower(e.text)))
+            .collect();
         eprintln!(
-            "REASON status={:?} cmd={cmd:?} text={:?} context={:?}",
+            "REASON status={:?} cmd={cmd:?} says={hits:?} text={:?} context={:?}",
             e.status, e.text, e.context
         );
     }
@@ -139,6 +146,7 @@ pub fn reason(e: &Evidence<'_>) -> &'static str {
     let found = smtp
         .then(|| PRIMARY.iter().copied().find(|r| case.probe(r)))
         .flatten()
+        .map(|r| if r == "nullmx" { "notaccept" } else { r })
         .or_else(|| case.otherwise());
     match found {
         Some(why) => why,
@@ -173,13 +181,17 @@ impl Case<'_> {
                         && self.says(reason))
             }
             "suspend" => self.e.code == Some(525) || self.says(reason),
-            "hasmoved" | "notcompliantrfc" | "badreputation" | "speeding" => self.says(reason),
+            "hasmoved" => named(reason) || self.says(reason),
+            "notcompliantrfc" | "badreputation" | "speeding" => self.says(reason),
             "norelaying" => {
                 !matches!(self.cmd, Some(Command::Connect | Command::Helo)) && self.says(reason)
             }
             "userunknown" => {
                 if self.decisive_user() {
                     return true;
+                }
+                if self.cmd == Some(Command::MailFrom) {
+                    return false;
                 }
                 if named(reason) {
                     // A x.1.1 on a full box, a moved one or a refused sender is about those.
@@ -209,10 +221,27 @@ impl Case<'_> {
                     !Command::before_data(self.cmd) && words
                 }
             }
+            // A null MX (RFC 7505) is final, whatever else the report says.
+            "nullmx" => [
+                "null mx",
+                "nullmx",
+                "does not accept mail",
+                "doesn't receive email",
+                "does not receive email",
+                "accepts no mail",
+            ]
+            .iter()
+            .any(|p| self.text.contains(p)),
             "contenterror" => !self.probe("spamdetected") && (named(reason) || self.says(reason)),
             "rejected" => {
+                // At MAIL FROM, an unknown address or a denial is the sender's.
+                let at_mail_from = self.cmd == Some(Command::MailFrom)
+                    && (self.refuses_sender()
+                        || self.says("userunknown")
+                        || self.says("hostunknown")
+                        || self.text.contains("access denied"));
                 named(reason)
-                    || (self.cmd == Some(Command::MailFrom) && self.refuses_sender())
+                    || at_mail_from
                     || (self.cmd == Some(Command::Data)
                         && !named("userunknown")
                         && self.refuses_sender())
@@ -220,11 +249,17 @@ impl Case<'_> {
                         && self.refuses_sender())
             }
             "hostunknown" => {
-                if named(reason) {
-                    !self.says("networkerror")
-                } else {
-                    self.says(reason)
-                }
+                // Our own host refused at the greeting is another matter,
+                // and so is a DNS failure. x.1.2 says the domain does not
+                // exist; x.4.4 only that no route was found, which a
+                // domain without mail exchanger explains better.
+                let ours = matches!(
+                    self.cmd,
+                    Some(Command::Connect | Command::Helo | Command::MailFrom)
+                );
+                let bad_domain = self.e.status.is_some_and(|s| s.get(1..) == Some(".1.2"));
+                let other = self.says("networkerror") || (!bad_domain && self.says("notaccept"));
+                !ours && !other && (named(reason) || self.says(reason))
             }
             "spamdetected" => {
                 self.e.status.is_some()
@@ -275,6 +310,16 @@ impl Case<'_> {
         }
         if self.named.is_some() {
             return self.named;
+        }
+        // Not an SMTP reply, yet the words may still name the cause.
+        if !smtp {
+            let said = PRIMARY
+                .iter()
+                .copied()
+                .find(|r| *r != "nullmx" && self.says(r));
+            if said.is_some() {
+                return said;
+            }
         }
         let subject = self.e.status.and_then(|s| s.get(1..3));
         if subject == Some(".6") {

@@ -17,8 +17,7 @@ const TABLE: &[(&str, &[&str])] = &[
         "quota * exceeded", "over quota", "overquota", "over * quota", "exceeded * quota", "exceeds * quota",
         "exceed * quota", "mailbox * quota", "maildir * quota", "disk * quota", "account is * quota",
         "quota violation", "quota full", "mailbox size limit exceeded", "mailbox * exceeded * limit",
-        "mailbox exceeds allowed size", "mailbox would exceed", "exceeded storage allocation",
-        "insufficient disk space", "not sufficient disk space", "not enough disk space", "enough * space",
+        "mailbox exceeds allowed size", "mailbox would exceed", "exceeded storage allocation", "not sufficient disk space", "not enough disk space", "enough * space",
         "no space left on device", "too much mail data", "too many messages on the server",
         "space has been used up", "boite du destinataire pleine", "mailbox is over",
         "mailbox has exceeded", "mailbox size limit", "exceeded quota", "exceeds quota", "exceed quota", "quota limit",
@@ -34,7 +33,7 @@ const TABLE: &[(&str, &[&str])] = &[
     ]),
     ("exceedlimit", &["message header size exceeds limit", "message too large"]),
     ("suspend", &[
-        "is currently suspended", "has been suspended", "temporarily suspended", "mailbox currently suspended",
+        "is currently suspended", "has been suspended", "mailbox currently suspended",
         "user suspended", "recipient suspend", "temporary locked", "temporarily locked", "account is locked",
         "inactive account", "account inactive", "mailbox is inactive", "mailbox inactive", "is inactive",
         "invalid/inactive user", "temporarily inactive", "is a deactivated mailbox", "deactivated",
@@ -43,9 +42,10 @@ const TABLE: &[(&str, &[&str])] = &[
         "account that you tried to reach is disabled", "mailbox is frozen", "archived recipient",
         "boite du destinataire archivee", "user is terminated", "mailbox unavailable or access denied",
         "this address no longer accepts mail",
-        "is disabled", "has been disabled", "suspended", "account locked", "is locked", "been locked",
+        "is disabled", "has been disabled", "account locked", "is locked", "been locked",
         "account expired", "temporarily disabled", "discontinued", "frozen", "is not active", "not active",
         "has been closed", "blocked due to inactivity",
+        "account * suspended", "mailbox * suspended", "recipient account is blocked",
     ]),
     ("hasmoved", &["address has been changed", "address has changed", "mailbox has moved", "has moved",
         "no longer available at this address",
@@ -58,14 +58,15 @@ const TABLE: &[(&str, &[&str])] = &[
         "not local host", "we don't handle mail for", "specified domain is not allowed",
         "requires authentication when attempting to send to a non-local",
         "relay not allowed", "relaying to",
+        "email address is not verified",
     ]),
     ("authfailure", &[
         "dmarc policy", "dmarc", "spf check: fail", "sender policy framework", "bad spf records",
         "spf (sender policy framework)", "please inspect your spf settings", "spf.pobox.com",
         "per it's spf record", "doesn't meet the required authentication level",
-        "doesn't meet the authentication requirements", "unauthenticated email", "dkim", "spf fail",
-        "spf validation", "not allowed to send from <",
-        "spf", "authentication failure", "authentication checks failed", "sender authentication", "authentication check failed",
+        "doesn't meet the authentication requirements", "unauthenticated email", "spf fail",
+        "spf validation", "not allowed to send from <", "authentication failure", "authentication checks failed", "sender authentication", "authentication check failed",
+        "fails to pass authentication checks", "does not have authentication information",
     ]),
     ("userunknown", &[
         "user unknown", "unknown user", "user is unknown", "user not known", "no such user", "no such mailbox",
@@ -106,17 +107,18 @@ const TABLE: &[(&str, &[&str])] = &[
         "you have been blocked by", "is only accepting mail from", "not accepting any mail", "bounced address",
         "account is protected by", "message rejected due to user rules", "refuse to receive mail",
         "has restricted sms e-mail", "not found recipient account",
-        "filtered", "refuses to accept", "refused by recipient", "rejected by recipient", "recipient's filter", "rejected by the recipient",
+        "filtered", "refuses to accept", "refused by recipient", "recipient's filter",
         "denied by the recipient", "the recipient has blocked", "user has blocked",
     ]),
     ("requireptr", &[
-        "ptr record", "reverse dns", "rdns", "cannot find your hostname", "can't find your hostname",
+        "ptr record", "cannot find your hostname", "can't find your hostname",
         "cannot resolve your address", "ip name lookup failed", "unresolvable relay host name",
-        "reverse lookup rejected", "sender ip reverse lookup", "no reverse", "generic dns ptr",
+        "reverse lookup rejected", "sender ip reverse lookup", "generic dns ptr",
         "forward dns entry does not point to the sending ip", "mismatches client ip",
-        "unverifyable sending ips", "dns lookup failure: * try again later",
-        "reverse lookup", "no ptr", "ptr lookup", "cannot resolve your", "ip name lookup", "hostname does not resolve",
-        "unresolvable", "reverse host",
+        "unverifyable sending ips", "dns lookup failure: * try again later", "no ptr", "ptr lookup", "cannot resolve your", "ip name lookup", "hostname does not resolve",
+        "reverse dns failed", "reverse dns required", "fix reverse dns", "reverse dns entry", "invalid rdns",
+        "no reverse dns",
+        "bad dns ptr resource record", "reverse dns lookup for host * failed",
     ]),
     ("notcompliantrfc", &[
         "duplicate header", "not rfc 5322 compliant", "rfc 5322", "rfc5322", "rfcmessagenoncompliant",
@@ -134,7 +136,7 @@ const TABLE: &[(&str, &[&str])] = &[
         "duplicate header", "header size exceeds", "improper use of 8-bit data", "8-bit data in message header",
         "mime complexity", "too many received: headers", "invalid mime headers", "improperly-formatted binary",
         "unnecessary base64 encoding", "recipient list, exceeds policy limit",
-        "content error", "improper use of 8-bit", "8-bit data", "invalid header", "header error",
+        "content error", "improper use of 8-bit", "8-bit data",
     ]),
     ("rejected", &[
         "sender rejected", "sender was rejected", "sender address rejected", "sender email address rejected",
@@ -149,11 +151,11 @@ const TABLE: &[(&str, &[&str])] = &[
         "not allowed to post to this mailing list", "unroutable sender address", "fully qualified email address required",
         "emetteur invalide", "envelope blocked", "access denied (in reply to mail from command)",
         "access denied (sender blacklisted)", "can't determine purported responsible address",
-        "without a valid sender domain", "from: domain is invalid", "email address is not verified",
+        "without a valid sender domain", "from: domain is invalid",
         "senderfilterconfig", "rule imposed mailbox access", "mx records for ",
         "syntax error: empty email address", "not on the recipient's list of senders",
         "recursive cname records", "denied [bouncedeny]", "valid-address-filter",
-        "sending this from a different address or alias", "spam reporting address",
+        "sending this from a different address or alias", "recipient addresses rejected : access denied", "spam reporting address",
         "sender denied", "may not have permission", "not have permission to post", "not a member of", "groups.google.com",
     ]),
     ("hostunknown", &[
@@ -164,25 +166,25 @@ const TABLE: &[(&str, &[&str])] = &[
         "553 * does not exist", "domain not found", "unknown mail domain",
         "host not found", "unknown domain", "invalid domain", "domain name not found", "name service error", "unrouteable",
         "unroutable", "nxdomain", "bad destination system", "domain doesn't exist", "not a valid domain", "domain unknown",
+        "lookup failure: host",
     ]),
     ("spamdetected", &[
         "spam detected", "detected as spam", "as spam", "is spam", "be spam", "spam message", "spam content",
         "spam filter", "considered spam", "- spam", "(spam)", "spam blocked", "spam refused", "spam rejection",
-        "spam not accepted", "spam check", "spam email", "spamassassin", "spambouncer", "spamming", "no spam",
+        "spam not accepted", "spam check", "spam email", "spamassassin", "spambouncer", "no spam",
         "block for spam", "spam list", "spam or virus", "spam/virus", "too much spam", "spam complaints",
         "likely spam", "probable spam", "spam-like", "spam similar", "similar to spam", "unsolicited", "bulk mail", "bulk e-mail", "bulk email", "content filter rejection",
         "message content rejected", "rejecting mail content", "rejecting banned content", "mail content denied",
         "unacceptable content", "spam-like", "blacklisted url", "uribl", "recurrent pattern detection",
-        "message filtered. ", "rejected for policy reasons", "spamprofiler", "identified this email as a bulk",
+        "message filtered. ", "spamprofiler", "identified this email as a bulk",
         "our system has detected that this message is", "looks like spam", "appears to be spam",
         "greylisted * please try again in", "mail score (* over ", "spam points", "spam score",
-        "reject bulk.advertising", "mail rejete. mail rejected. * 506",
+        "reject bulk.advertising", "rejected due to spam", "mail rejete. mail rejected. * 506",
         "junk mail", "content filter", "suspicious", "phishing",
+        "message rejected for policy reasons", "spamming not allowed",
     ]),
     ("speeding", &[
-        "temporarily rate limited", "please try again slower", "receiving mail at a rate", "rate limit exceeded",
-        "sending rate", "too many messages in this connection",
-        "rate limit", "ratelimit", "too many messages", "rate exceeded", "throttl", "too fast",
+        "temporarily rate limited", "please try again slower", "receiving mail at a rate", "too many messages in this connection", "too many messages", "too fast",
         "too many recipients this", "sent to too many recipients",
     ]),
     ("toomanyconn", &[
@@ -191,6 +193,8 @@ const TABLE: &[(&str, &[&str])] = &[
         "daily message quota exceeded", "trop de connexions", "already made numerous attempts",
         "all available ips are at maximum",
         "too many sessions", "too many simultaneous",
+        "frequency limited",
+        "connection rate limit exceeded",
     ]),
     ("blocked", &[
         "blacklisted by", "blocked using", "blocked - see http", "refused - see http", "is in a black list",
@@ -213,19 +217,20 @@ const TABLE: &[(&str, &[&str])] = &[
         "may not be mail exchanger", "was not authenticated", "has not passed validation", "said: 550 blocked",
         "is blacklisted", "your ip", "ip address is blocked", "mail from * refused",
         "my name was rejected", "invalid ip", "blacklisted", "blocklisted", "spamhaus", "spamcop",
+        "client host blocked", "service refused, please try later",
     ]),
     ("virusdetected", &[
         "virus detected", "infected with a virus", "contains prohibited virus", "potentially executable attachment",
         "used by recent viruses", "malicious_url detected", "virus found", "contains a virus",
         "virus", "malware", "infected",
     ]),
-    ("policyviolation", &[
-        "policy violation", "denied by policy", "for policy reasons", "due to local policy",
+    ("policyviolation", &[ "denied by policy", "for policy reasons", "due to local policy",
         "rejected by organization policy", "organizational settings", "due to security policies",
         "closed mailing list", "members-only list", "illegal attachment", "not accepting mail with",
         "header are not accepted", "header error", "protocol violation", "messages with multiple addresses",
         "message given low priority", "using a mass mailer", "not subscribed to this group",
         "content presents a potential", "images or other attachments", "captcha",
+        "local policy violation",
     ]),
     ("systemerror", &[
         "system error", "internal error", "server error", "local error in processing", "local configuration error",
@@ -234,8 +239,8 @@ const TABLE: &[(&str, &[&str])] = &[
         "timeout waiting for input", "transaction failed ", "forwarding loop broken", "create a mail loop",
         "loop was found in the mail exchanger", "loops back to myself", "encountered an error while being processed",
         "can't create user output file", "could not load drd", "no mdb", "unable to connect * daemon",
-        "local error", "misconfigur", "temporary failure", "temporarily unavailable", "service unavailable", "try again later",
-        "local configuration", "resources", "i/o error", "transaction failed", "could not load",
+        "local error", "misconfigur",
+        "local configuration", "i/o error", "transaction failed", "could not load",
     ]),
     ("networkerror", &[
         "could not connect and send", "dns records for the destination computer could not be found",
@@ -244,18 +249,20 @@ const TABLE: &[(&str, &[&str])] = &[
         "forwarding loop count exceeded", "message looping", "routing loop", "no route to host", "too many hops",
         "unable to resolve route", "unrouteable mail domain", "temporary failure in name resolution",
         "network error",
-        "connection refused", "network is unreachable", "could not connect", "unable to connect", "connection reset", "lost connection",
+        "connection refused", "network is unreachable", "connection reset", "lost connection",
         "connection closed", "host lookup did not complete", "not responding", "mail loop", "loops back", "hop count",
+        "dns error", "wasn't able to establish an smtp connection",
     ]),
     ("systemfull", &["mail system full", "exceeded storage allocation", "insufficient system storage",
         "disk full", "system storage", "out of disk", "no space left", "insufficient disk",
     ]),
     ("notaccept", &[
-        "does not accept mail", "accepts no mail", "mail receiving disabled", "host not found", "null mx",
+        "does not accept mail", "accepts no mail", "mail receiving disabled", "null mx",
         "no mx record found", "no mx found", "no route for current request", "smtp protocol returned a permanent error",
         "couldn't find a mail exchanger", "could not find a mail exchanger",
         "not accepting mail", "nullmx", "no mail is accepted", "no smtp service", "doesn't receive email", "does not receive email",
         "not accepting network messages",
+        "name server: .: host not found",
     ]),
     ("expired", &[
         "connection timed out", "could not find a gateway", "delivery attempts will continue", "delivery expired",
@@ -267,6 +274,7 @@ const TABLE: &[(&str, &[&str])] = &[
         "retry timeout", "retry time", "expired", "timeout exceeded", "delivery time", "too long in",
         "not yet been delivered", "given up", "queue too long", "maximum time", "was not delivered within", "could not be delivered for",
         "delivery attempts", "timed out", "did not accept our requests to connect", "could not deliver for the last", "will continue trying", "unable to deliver this message after",
+        "delivery failed * attempts",
     ]),
     ("failedstarttls", &["starttls", "tls negotiation", "tls handshake", "requiretls", "must issue a starttls",
         "ssl handshake",
@@ -278,6 +286,7 @@ const TABLE: &[(&str, &[&str])] = &[
         "not subscribed to ses", "not authorized to perform ses", "is a dead domain", "authentication failed; server",
         "you don't authenticate",
         "tls required", "encryption required", "must authenticate", "authorization required",
+        "turn on smtp authentication",
     ]),
     ("suppressed", &["suppression list", "on the suppression list"]),
     ("mailererror", &[
@@ -338,10 +347,19 @@ pub fn vaguely(text: &str) -> Option<&'static str> {
         .map(|(name, _)| *name)
 }
 
-/// `pattern`'s `*`-separated parts occur in `text` in order.
+/// `pattern`'s `*`-separated parts occur in `text` in order. The spaces
+/// around a `*` belong to it: "mailbox * full" matches "mailbox full".
 fn matches(text: &str, pattern: &str) -> bool {
     let mut rest = text;
-    for part in pattern.split('*') {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let last = parts.len() - 1;
+    for (i, part) in parts.iter().enumerate() {
+        let part = match (i == 0, i == last) {
+            (true, true) => part,
+            (true, false) => part.trim_end(),
+            (false, true) => part.trim_start(),
+            (false, false) => part.trim(),
+        };
         match rest.find(part) {
             Some(at) => rest = &rest[at + part.len()..],
             None => return false,
