@@ -213,20 +213,33 @@ fn action_from_status(status: Option<&str>) -> DsnAction {
     }
 }
 
-/// Whether retrying cannot help: a 5.x.x status, else a 5xx reply, else a
-/// failed action. A 4.x.x that finally failed was a temporary condition
+/// Whether retrying cannot help: a 5.x.x status, else a 5xx reply, else
+/// the wording. A 4.x.x that finally failed was a temporary condition
 /// that outlasted the queue (DNS trouble, say): the address may be fine.
-fn is_permanent(action: DsnAction, status: Option<&str>, code: Option<u16>) -> bool {
+/// So is a failure whose only explanation is that retries ran out on a
+/// temporary condition, which Exim words "retry timeout exceeded" or "all
+/// hosts have been failing for a long time", under a notice that calls
+/// every failure permanent.
+fn is_permanent(action: DsnAction, status: Option<&str>, code: Option<u16>, own: &str) -> bool {
     if matches!(
         action,
         DsnAction::Delivered | DsnAction::Relayed | DsnAction::Expanded
     ) {
         return false;
     }
+    let retries_ran_out = || {
+        let said = text::squeeze_lower(own);
+        [
+            "retry timeout exceeded",
+            "have been failing for a long time",
+        ]
+        .iter()
+        .any(|p| said.contains(p))
+    };
     match (status.and_then(|s| s.chars().next()), code) {
         (Some(class), _) => class == '5',
         (None, Some(code)) => code >= 500,
-        (None, None) => action == DsnAction::Failed,
+        (None, None) => action == DsnAction::Failed && !retries_ran_out(),
     }
 }
 
@@ -262,7 +275,7 @@ pub fn recipient(
     if matches!(why, "onhold" | "undefined") || said.own.trim().is_empty() {
         why = reason::reason(&evidence(said.fallback));
     }
-    let permanent = is_permanent(action, status.as_deref(), code);
+    let permanent = is_permanent(action, status.as_deref(), code, said.own);
     let shown = if said.own.trim().is_empty() {
         said.fallback
     } else {
