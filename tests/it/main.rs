@@ -4,6 +4,7 @@
 
 mod common;
 
+mod bounce_formats;
 mod classify_corpora;
 mod classify_fuzz;
 mod delivery_faults;

@@ -37,7 +37,7 @@ pub fn report(message: &Message<'_>, null_sender: bool) -> Option<(BounceReport,
     let (note, tail) = mta_text::split_original(&body);
     let original = original::find(message, tail);
     let recipients = if has_records {
-        from_records(&records, note)
+        from_records(&records, note, &original.to)
     } else {
         let mut exclude = original::addresses(message.from());
         exclude.extend(original::addresses(message.to()));
@@ -47,6 +47,7 @@ pub fn report(message: &Message<'_>, null_sender: bool) -> Option<(BounceReport,
             message.subject().unwrap_or(""),
             failed_header.as_deref(),
             &exclude,
+            &original.to,
         )
     };
     let report = BounceReport {
@@ -89,11 +90,17 @@ fn structure(message: &Message<'_>, records: &[dsn::Record], failed_header: bool
 
 /// Recipients from RFC 3464 fields, with the note's prose as a second
 /// opinion when a diagnostic is missing or says nothing specific.
-fn from_records(records: &[dsn::Record], note: &str) -> Vec<BouncedRecipient> {
+fn from_records(
+    records: &[dsn::Record],
+    note: &str,
+    original_to: &[String],
+) -> Vec<BouncedRecipient> {
     let blocks = mta_text::recipient_blocks(note, &[]);
     let mut out: Vec<BouncedRecipient> = Vec::new();
     for r in records.iter().filter(|r| r.recipient().is_some()) {
-        let address = r.recipient().map(str::to_string);
+        let address = r
+            .recipient()
+            .and_then(|a| full_address(a, note, original_to));
         if out.iter().any(|o| o.address == address) {
             continue;
         }
@@ -129,6 +136,21 @@ fn from_records(records: &[dsn::Record], note: &str) -> Vec<BouncedRecipient> {
     out
 }
 
+/// A recipient field's value as an address: as it is when it has a
+/// domain; a bare local part ("Final-Recipient: LOCAL;jdoe") completed
+/// from the address of that name in the note or the returned original.
+fn full_address(value: &str, note: &str, original_to: &[String]) -> Option<String> {
+    if value.contains('@') {
+        return Some(value.to_string());
+    }
+    let same_local = |a: &String| a.split('@').next() == Some(value);
+    text::find_addresses(note)
+        .into_iter()
+        .map(|f| f.address)
+        .find(same_local)
+        .or_else(|| original_to.iter().find(|a| same_local(a)).cloned())
+}
+
 /// Recipients of a prose bounce: X-Failed-Recipients when the MTA set it,
 /// else the addresses the note names; one unnamed recipient if none.
 fn from_note(
@@ -136,6 +158,7 @@ fn from_note(
     subject: &str,
     failed_header: Option<&str>,
     exclude: &[String],
+    original_to: &[String],
 ) -> Vec<BouncedRecipient> {
     // The subject ("Returned mail: User unknown") is the last resort.
     let whole = format!("{note}\n{subject}");
@@ -144,7 +167,10 @@ fn from_note(
     } else {
         DsnAction::Failed
     };
-    let blocks = mta_text::recipient_blocks(note, exclude);
+    let mut blocks = mta_text::recipient_blocks(note, exclude);
+    if blocks.is_empty() {
+        blocks = mta_text::local_part_blocks(note, original_to);
+    }
     let listed: Vec<String> = failed_header
         .unwrap_or("")
         .split(',')
@@ -220,7 +246,13 @@ fn action_from_status(status: Option<&str>) -> DsnAction {
 /// temporary condition, which Exim words "retry timeout exceeded" or "all
 /// hosts have been failing for a long time", under a notice that calls
 /// every failure permanent.
-fn is_permanent(action: DsnAction, status: Option<&str>, code: Option<u16>, own: &str) -> bool {
+fn is_permanent(
+    action: DsnAction,
+    status: Option<&str>,
+    code: Option<u16>,
+    own: &str,
+    why: &str,
+) -> bool {
     if matches!(
         action,
         DsnAction::Delivered | DsnAction::Relayed | DsnAction::Expanded
@@ -239,7 +271,7 @@ fn is_permanent(action: DsnAction, status: Option<&str>, code: Option<u16>, own:
     match (status.and_then(|s| s.chars().next()), code) {
         (Some(class), _) => class == '5',
         (None, Some(code)) => code >= 500,
-        (None, None) => action == DsnAction::Failed && !retries_ran_out(),
+        (None, None) => action == DsnAction::Failed && !(why == "expired" && retries_ran_out()),
     }
 }
 
@@ -275,7 +307,7 @@ pub fn recipient(
     if matches!(why, "onhold" | "undefined") || said.own.trim().is_empty() {
         why = reason::reason(&evidence(said.fallback));
     }
-    let permanent = is_permanent(action, status.as_deref(), code, said.own);
+    let permanent = is_permanent(action, status.as_deref(), code, said.own, why);
     let shown = if said.own.trim().is_empty() {
         said.fallback
     } else {

@@ -397,6 +397,22 @@ pub fn recipient_blocks(note: &str, exclude: &[String]) -> Vec<Block> {
                 seen.push(address);
             }
         }
+        // "Contact postmaster@… for help" names a helper, not a recipient,
+        // unless no one else is named.
+        let role = |a: &String| {
+            let local = a.split('@').next().unwrap_or("");
+            [
+                "postmaster",
+                "mailer-daemon",
+                "abuse",
+                "hostmaster",
+                "webmaster",
+            ]
+            .contains(&local)
+        };
+        if seen.iter().any(|a| !role(a)) {
+            seen.retain(|a| !role(a));
+        }
         blocks = seen
             .into_iter()
             .map(|address| Block {
@@ -404,6 +420,35 @@ pub fn recipient_blocks(note: &str, exclude: &[String]) -> Vec<Block> {
                 text: note.to_string(),
             })
             .collect();
+    }
+    blocks
+}
+
+/// Recipients a note names by local part only, as old AOL and GroupWise
+/// notes do ("jdoe   Address is not valid", "jdoe (user not found)"): a
+/// line that opens with the local part of one of `candidates` (the
+/// returned original's recipients) names that address.
+pub fn local_part_blocks(note: &str, candidates: &[String]) -> Vec<Block> {
+    let mut blocks: Vec<Block> = Vec::new();
+    for line in note.lines() {
+        let token = line
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .trim_matches(['<', '>', '"', '\'', ':', ','])
+            .to_lowercase();
+        if token.is_empty() || token.contains('@') || line.split_whitespace().count() < 2 {
+            continue;
+        }
+        let found = candidates
+            .iter()
+            .find(|a| a.split('@').next() == Some(token.as_str()));
+        if let Some(address) = found.filter(|a| !blocks.iter().any(|b| &b.address == *a)) {
+            blocks.push(Block {
+                address: address.clone(),
+                text: line.trim().to_string(),
+            });
+        }
     }
     blocks
 }
