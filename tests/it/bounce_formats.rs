@@ -10,8 +10,11 @@
 
 use gazette::inbound::explain::{explain, Recipient};
 
-/// `(file, class, [(address, permanent)])`.
-const CASES: &[(&str, &str, &[(&str, bool)])] = &[
+/// The failed addresses a notice names, each with its permanence.
+type Failed = &'static [(&'static str, bool)];
+
+/// `(file, class, failed)`.
+const CASES: &[(&str, &str, Failed)] = &[
     ("aol_old", "bounce", &[("jdoe@aol.com", true)]),
     (
         "aol_screen",
