@@ -155,21 +155,23 @@ pub fn judge(message: &Message<'_>, envelope_from: Option<&str>) -> Verdict {
 /// `From ` line, reads CR-only line endings, and turns mail-parser's
 /// panics on some malformed multiparts ("Invalid part ID, could not find
 /// multipart", seen in 0.11) into `None`, so no input can take a listener
-/// or `gazette ingest` down.
-pub fn parse_message(raw: &[u8]) -> Option<Message<'static>> {
+/// or `gazette ingest` down. The message borrows `raw` (no copy), except
+/// for CR-only input, which is rewritten first.
+pub fn parse_message(raw: &[u8]) -> Option<Message<'_>> {
     let raw = strip_mbox_from_line(raw);
     // Old Macintosh line endings (CR only): mail-parser knows LF and CRLF.
-    let unix;
-    let raw = if raw.contains(&b'\r') && !raw.contains(&b'\n') {
-        unix = raw
+    if raw.contains(&b'\r') && !raw.contains(&b'\n') {
+        let unix: Vec<u8> = raw
             .iter()
             .map(|&b| if b == b'\r' { b'\n' } else { b })
-            .collect::<Vec<u8>>();
-        &unix[..]
-    } else {
-        raw
-    };
-    std::panic::catch_unwind(|| MessageParser::default().parse(raw).map(Message::into_owned))
+            .collect();
+        return parse(&unix).map(Message::into_owned);
+    }
+    parse(raw)
+}
+
+fn parse(bytes: &[u8]) -> Option<Message<'_>> {
+    std::panic::catch_unwind(|| MessageParser::default().parse(bytes))
         .ok()
         .flatten()
 }

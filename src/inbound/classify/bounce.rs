@@ -295,6 +295,7 @@ pub fn recipient(
     said: Said<'_>,
 ) -> BouncedRecipient {
     let code = text::find_reply_code(said.own).or_else(|| text::find_reply_code(said.fallback));
+    let own = reason::prepare(said.own);
     let evidence = |t| reason::Evidence {
         status: status.as_deref(),
         text: t,
@@ -303,9 +304,10 @@ pub fn recipient(
         code,
         action,
     };
-    let mut why = reason::reason(&evidence(said.own));
-    if matches!(why, "onhold" | "undefined") || said.own.trim().is_empty() {
-        why = reason::reason(&evidence(said.fallback));
+    let mut why = reason::reason(&evidence(&own));
+    // Only when its own words say nothing is the wider text read.
+    if matches!(why, "onhold" | "undefined") || own.is_empty() {
+        why = reason::reason(&evidence(&reason::prepare(said.fallback)));
     }
     let permanent = is_permanent(action, status.as_deref(), code, said.own, why);
     let shown = if said.own.trim().is_empty() {
@@ -313,7 +315,10 @@ pub fn recipient(
     } else {
         said.own
     };
-    let shown = shown.split_whitespace().collect::<Vec<_>>().join(" ");
+    let shown = text::truncate(shown, 2000)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     BouncedRecipient {
         address,
         action,

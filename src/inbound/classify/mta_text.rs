@@ -5,6 +5,8 @@
 //! recipients with the text that explains each failure.
 
 use super::text::{find_addresses, squeeze_lower, Found};
+use aho_corasick::{AhoCorasick, AhoCorasickKind};
+use std::sync::LazyLock;
 
 /// Words of a bounce's From that say a mail system wrote it.
 const SENDER_WORDS: &[&str] = &[
@@ -185,6 +187,24 @@ const ORIGINAL_HEADERS: &[&str] = &[
     "sender",
 ];
 
+/// [`BODY_PHRASES`] in one automaton: the first kilobytes of every
+/// inbound message are searched for them.
+static BODY: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::builder()
+        .kind(Some(AhoCorasickKind::DFA))
+        .build(BODY_PHRASES)
+        .expect("body phrase automaton")
+});
+
+/// [`ORIGINAL_MARKERS`], case-insensitive, tried on every line of a note.
+static MARKERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .kind(Some(AhoCorasickKind::DFA))
+        .build(ORIGINAL_MARKERS)
+        .expect("marker automaton")
+});
+
 /// What a message's headers say about who wrote it.
 pub struct Envelope<'a> {
     pub from: &'a str,
@@ -217,17 +237,21 @@ pub fn looks_like_bounce(env: &Envelope<'_>, body: &str) -> Option<Vec<String>> 
         .iter()
         .find(|s| !reply && subject.contains(*s))
         .map(|s| format!("subject of a delivery failure (\"{s}\")"));
-    let head = squeeze_lower(super::text::truncate(body, 6000));
-    let body_hit = BODY_PHRASES
-        .iter()
-        .find(|p| head.contains(*p))
-        .map(|p| format!("text of a delivery failure (\"{p}\")"));
     let null = env.null_sender.then(|| "null envelope sender".to_string());
     let original = env
         .returns_original
         .then(|| "returns the original message".to_string());
     let support = [sender.clone(), subject_hit.clone(), null, original];
-    if let Some(hit) = body_hit.filter(|_| support.iter().any(Option::is_some)) {
+    // Without a supporting signal the text cannot decide, so most mail a
+    // person wrote is never searched.
+    let body_hit = support.iter().any(Option::is_some).then(|| {
+        let head = squeeze_lower(super::text::truncate(body, 2000));
+        BODY.find(&head).map(|m| {
+            let phrase = BODY_PHRASES[m.pattern().as_usize()];
+            format!("text of a delivery failure (\"{phrase}\")")
+        })
+    });
+    if let Some(hit) = body_hit.flatten() {
         return Some(
             std::iter::once(hit)
                 .chain(support.into_iter().flatten())
@@ -242,7 +266,7 @@ pub fn looks_like_bounce(env: &Envelope<'_>, body: &str) -> Option<Vec<String>> 
 
 /// Whether the notice says delivery is only delayed (will be retried).
 pub fn says_delayed(note: &str) -> bool {
-    let n = squeeze_lower(note);
+    let n = squeeze_lower(super::text::truncate(note, 2000));
     let delayed = [
         "delayed",
         "will continue to try",
@@ -275,37 +299,75 @@ pub fn says_delayed(note: &str) -> bool {
 /// Splits a bounce's text into the note and the returned original, at a
 /// marker line or at the first block of original headers.
 pub fn split_original(body: &str) -> (&str, &str) {
-    let lines: Vec<(usize, &str)> = line_offsets(body);
-    for (i, &(offset, line)) in lines.iter().enumerate() {
+    let (lines, headers) = lines_before_headers(body);
+    let limit = headers.map_or(body.len(), |i| lines[i].0);
+    // Marker phrases before the first header block, found in one pass;
+    // only their lines are looked at closely.
+    for m in MARKERS.find_iter(&body[..limit]) {
+        let i = lines.partition_point(|&(offset, _)| offset <= m.start()) - 1;
         // A marker in prose ("…delete your own text from the attached
         // returned message.", Postfix's boilerplate) continues a sentence;
         // an unframed marker starts a paragraph of its own.
-        let starts_paragraph = lines[i.saturating_sub(1)].1.trim().is_empty();
-        if i > 0 && is_marker(line, starts_paragraph) {
+        let starts_paragraph = i > 0 && lines[i - 1].1.trim().is_empty();
+        if i > 0 && is_marker(lines[i].1, starts_paragraph) {
             let next = lines.get(i + 1).map_or(body.len(), |l| l.0);
-            return (&body[..offset], &body[next..]);
-        }
-        if i > 0 && opens_original_headers(&lines[i..]) {
-            return (&body[..offset], &body[offset..]);
+            return (&body[..lines[i].0], &body[next..]);
         }
     }
-    (body, "")
+    match headers {
+        Some(i) => (&body[..lines[i].0], &body[lines[i].0..]),
+        None => (body, ""),
+    }
 }
 
-fn line_offsets(body: &str) -> Vec<(usize, &str)> {
-    let mut out = Vec::new();
+/// The lines of `body` with their offsets, up to and including the first
+/// line of the first block of original headers, and that line's index.
+/// A block is three header lines in a row (continuation lines aside), or
+/// two with one only a real message has (Received, Message-ID, X-…);
+/// MIME part headers alone (`Content-Type:`) do not count, nor does a
+/// note's "Subject: …" / "Date: …" summary. One pass, however long the
+/// returned message behind it.
+fn lines_before_headers(body: &str) -> (Vec<(usize, &str)>, Option<usize>) {
+    let mut lines: Vec<(usize, &str)> = Vec::new();
+    // A run of header lines: where it started, how many, whether one only
+    // a real message has is among them, whether one is not a MIME header.
+    let mut run: Option<(usize, usize, bool, bool)> = None;
     let mut offset = 0;
-    for line in body.split_inclusive('\n') {
-        out.push((offset, line.trim_end_matches(['\r', '\n'])));
-        offset += line.len();
+    for raw in body.split_inclusive('\n') {
+        let line = raw.trim_end_matches(['\r', '\n']);
+        let i = lines.len();
+        lines.push((offset, line));
+        offset += raw.len();
+        if run.is_some() && line.starts_with([' ', '\t']) {
+            continue;
+        }
+        let Some(name) = original_header_name(line).filter(|_| i > 0) else {
+            run = None;
+            continue;
+        };
+        let (start, count, strong, message) = run.get_or_insert((i, 0, false, false));
+        *count += 1;
+        *strong |= matches!(
+            name,
+            "received" | "return-path" | "message-id" | "dkim-signature" | "delivered-to" | "x-"
+        );
+        *message |= !name.starts_with("content-") && name != "mime-version";
+        if *message && (*count >= 3 || (*count >= 2 && *strong)) {
+            let start = *start;
+            return (lines, Some(start));
+        }
+        if i - *start >= 12 {
+            run = None;
+        }
     }
-    out
+    (lines, None)
 }
 
+/// Whether a line holding a marker phrase announces the original.
 fn is_marker(line: &str, starts_paragraph: bool) -> bool {
     let t = line.trim();
     let l = t.to_lowercase();
-    if !ORIGINAL_MARKERS.iter().any(|m| l.contains(m)) || l.contains("was received") {
+    if l.contains("was received") {
         return false;
     }
     let framed = t.starts_with(['-', '|', '=', '*', '_', '<', '[']);
@@ -317,38 +379,23 @@ fn is_marker(line: &str, starts_paragraph: bool) -> bool {
                 || l.contains("attached")))
 }
 
-/// Whether a block of original headers starts here: three header lines in
-/// a row, or two with one only a real message has (Received, Message-ID,
-/// X-…). MIME part headers alone (`Content-Type:`) do not count, nor does a
-/// note's "Subject: …" / "Date: …" summary.
-fn opens_original_headers(lines: &[(usize, &str)]) -> bool {
-    let mut count = 0;
-    let mut strong = false;
-    let mut message_header = false;
-    for (_, line) in lines.iter().take(12) {
-        if line.starts_with([' ', '\t']) && count > 0 {
-            continue;
-        }
-        let Some(name) = original_header_name(line) else {
-            break;
-        };
-        count += 1;
-        strong |= matches!(
-            name.as_str(),
-            "received" | "return-path" | "message-id" | "dkim-signature" | "delivered-to"
-        ) || name.starts_with("x-");
-        message_header |= !name.starts_with("content-") && name != "mime-version";
-    }
-    message_header && (count >= 3 || (count >= 2 && strong))
-}
-
-fn original_header_name(line: &str) -> Option<String> {
+/// The name of the original-message header `line` opens, lowercased
+/// (`x-…` for every X- field).
+fn original_header_name(line: &str) -> Option<&'static str> {
     let (name, _) = line.split_once(':')?;
-    let n = name.to_ascii_lowercase();
-    let x_header = n.starts_with("x-")
-        && n.len() > 3
-        && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    (ORIGINAL_HEADERS.contains(&n.as_str()) || x_header).then_some(n)
+    if name.len() > 40 {
+        return None;
+    }
+    let x_header = name.len() > 3
+        && name.as_bytes()[..2].eq_ignore_ascii_case(b"x-")
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if x_header {
+        return Some("x-");
+    }
+    ORIGINAL_HEADERS
+        .iter()
+        .find(|h| h.eq_ignore_ascii_case(name))
+        .copied()
 }
 
 /// One failed recipient named in a note, with the lines that explain it.

@@ -21,9 +21,14 @@
 
 mod phrases;
 
-use super::text::squeeze_lower;
+use super::text::{squeeze_lower, truncate};
+
+/// How many characters of a diagnostic and of its context are read.
+const MAX_READ: usize = 1500;
 use super::DsnAction;
-use phrases::says;
+use aho_corasick::AhoCorasick;
+use phrases::Hits;
+use std::sync::LazyLock;
 
 /// Causes that a phrase or a status code can name, checked in this order.
 const PRIMARY: &[&str] = &[
@@ -85,10 +90,11 @@ const OPEN: &[&str] = &[
 /// What the classifier knows about one failed recipient.
 pub struct Evidence<'a> {
     pub status: Option<&'a str>,
-    /// The recipient's own diagnostic (or the note explaining it).
+    /// The recipient's own diagnostic (or the note explaining it), as
+    /// [`prepare`] leaves it.
     pub text: &'a str,
-    /// Everything else said about this recipient: the SMTP transcript may
-    /// sit apart from the diagnostic.
+    /// Everything else said about this recipient, as it was written: the
+    /// SMTP transcript may sit apart from the diagnostic.
     pub context: &'a str,
     /// `Diagnostic-Code:` type (`smtp`, `x-unix`, ...), lowercased.
     pub diagnostic_type: Option<&'a str>,
@@ -98,13 +104,15 @@ pub struct Evidence<'a> {
 }
 
 /// The SMTP command a refusal answered, when the text says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Ordered by precedence when a text names several: a refused RCPT TO
+/// explains the failure better than the DATA that followed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Command {
-    Connect,
-    Helo,
-    MailFrom,
     RcptTo,
     Data,
+    MailFrom,
+    Helo,
+    Connect,
 }
 
 impl Command {
@@ -114,31 +122,27 @@ impl Command {
     }
 }
 
+/// A diagnostic or its context as [`reason`] reads it: the first
+/// [`MAX_READ`] characters (diagnostics are short; a whole note says what
+/// there is to say early), lowercased, whitespace squeezed.
+pub fn prepare(text: &str) -> String {
+    squeeze_lower(truncate(text, MAX_READ))
+}
+
 /// The best-effort reason for one recipient's failure.
 pub fn reason(e: &Evidence<'_>) -> &'static str {
     if e.action == DsnAction::Delivered || e.status.is_some_and(|s| s.starts_with('2')) {
         return "delivered";
     }
-    let text = squeeze_lower(e.text);
-    let cmd = command(&squeeze_lower(&format!("{}\n{}", e.text, e.context)));
-    if std::env::var("GZ_DEBUG").is_ok() {
-        let hits: Vec<&str> = PRIMARY
-            .iter()
-            .chain(SECONDARY)
-            .copied()
-            .filter(|r| says(r, &squeeze_lower(e.text)))
-            .collect();
-        eprintln!(
-            "REASON status={:?} cmd={cmd:?} says={hits:?} text={:?} context={:?}",
-            e.status, e.text, e.context
-        );
-    }
+    let text = e.text;
+    let cmd = command(text).or_else(|| command(truncate(e.context, MAX_READ)));
     let named = e.status.and_then(by_status);
     let smtp = e
         .diagnostic_type
         .is_none_or(|t| t == "smtp" || t.is_empty());
     let case = Case {
-        text: &text,
+        text,
+        hits: Hits::of(text),
         cmd,
         named,
         e,
@@ -159,6 +163,7 @@ pub fn reason(e: &Evidence<'_>) -> &'static str {
 /// One recipient's evidence, prepared.
 struct Case<'a> {
     text: &'a str,
+    hits: Hits,
     cmd: Option<Command>,
     /// What the status code means on its own.
     named: Option<&'static str>,
@@ -167,7 +172,7 @@ struct Case<'a> {
 
 impl Case<'_> {
     fn says(&self, reason: &str) -> bool {
-        says(reason, self.text)
+        self.hits.says(reason)
     }
 
     /// Whether the evidence points at `reason` among the specific causes.
@@ -348,7 +353,7 @@ impl Case<'_> {
         if self.cmd == Some(Command::Helo) {
             return Some("blocked");
         }
-        phrases::vaguely(self.text)
+        self.hits.vaguely()
     }
 }
 
@@ -357,51 +362,89 @@ impl Case<'_> {
 /// Exim ("after MAIL FROM"), qmail ("does not like recipient", "sender
 /// was rejected", "greeting failed") and others ("[RCPT_TO]").
 fn command(text: &str) -> Option<Command> {
-    if let Some(c) = transcript_command(text) {
-        return Some(c);
+    if text.contains(">>> ") {
+        if let Some(c) = transcript_command(text) {
+            return Some(c);
+        }
     }
-    let any = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
+    let (automaton, commands) = &*COMMANDS;
     // Sendmail goes on to DATA after a refused RCPT, so any mention of RCPT
-    // means the recipient was refused there.
-    if any(&["does not like recipient"]) || has_word(text, "rcpt") {
-        Some(Command::RcptTo)
-    } else if any(&[
-        ">>> data",
-        "end of data",
-        "after data",
-        "command data",
-        "final data",
-        "data command",
-        "after end of data",
-        "failed on data command",
-        "failed after i sent the message",
-    ]) {
-        Some(Command::Data)
-    } else if any(&[
-        "after mail from",
-        ">>> mail from",
-        "mail from command",
-        "command mail from",
-        "mail from:<",
-        "sender was rejected",
-    ]) {
-        Some(Command::MailFrom)
-    } else if any(&[
-        "ehlo command",
-        "helo command",
-        ">>> ehlo",
-        ">>> helo",
-        "after ehlo",
-        "after helo",
-        "my name was rejected",
-    ]) {
-        Some(Command::Helo)
-    } else if any(&["after initial connection", "greeting failed", "connect to "]) {
-        Some(Command::Connect)
-    } else {
-        None
-    }
+    // means the recipient was refused there: the earliest command wins.
+    automaton
+        .find_overlapping_iter(text)
+        .filter(|m| {
+            // "rcpt" alone must be a word: not "orcpt" or "rcpthosts".
+            let (before, after) = (&text[..m.start()], &text[m.end()..]);
+            commands[m.pattern().as_usize()].1
+                || (!before.ends_with(char::is_alphanumeric)
+                    && !after.starts_with(char::is_alphanumeric))
+        })
+        .map(|m| commands[m.pattern().as_usize()].0)
+        .min()
 }
+
+/// The words that name each command, in one automaton: `(command, whole
+/// phrase)`; a pattern that is not a whole phrase must stand as a word.
+static COMMANDS: LazyLock<(AhoCorasick, Vec<(Command, bool)>)> = LazyLock::new(|| {
+    const WORDS: &[(Command, &[&str])] = &[
+        (Command::RcptTo, &["does not like recipient"]),
+        (
+            Command::Data,
+            &[
+                ">>> data",
+                "end of data",
+                "after data",
+                "command data",
+                "final data",
+                "data command",
+                "failed on data command",
+                "failed after i sent the message",
+            ],
+        ),
+        (
+            Command::MailFrom,
+            &[
+                "after mail from",
+                ">>> mail from",
+                "mail from command",
+                "command mail from",
+                "mail from:<",
+                "sender was rejected",
+            ],
+        ),
+        (
+            Command::Helo,
+            &[
+                "ehlo command",
+                "helo command",
+                ">>> ehlo",
+                ">>> helo",
+                "after ehlo",
+                "after helo",
+                "my name was rejected",
+            ],
+        ),
+        (
+            Command::Connect,
+            &["after initial connection", "greeting failed", "connect to "],
+        ),
+    ];
+    let mut patterns = vec!["rcpt"];
+    let mut commands = vec![(Command::RcptTo, false)];
+    for (command, words) in WORDS {
+        for w in words.iter() {
+            patterns.push(w);
+            commands.push((*command, true));
+        }
+    }
+    // Case-insensitive, so the raw text around a diagnostic can be read
+    // without lowercasing it first.
+    let automaton = AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(&patterns)
+        .expect("command automaton");
+    (automaton, commands)
+});
 
 /// In a Sendmail-style transcript (">>> RCPT To:<a@b>", "<<< 550 …"), the
 /// command sent just before the first refusal.
@@ -409,7 +452,8 @@ fn transcript_command(text: &str) -> Option<Command> {
     let mut last = None;
     for part in text.split(">>> ").skip(1) {
         let (sent, rest) = part.split_at(part.find("<<< ").unwrap_or(part.len()));
-        last = match sent.split_whitespace().next()? {
+        let word = sent.split_whitespace().next()?.to_ascii_lowercase();
+        last = match word.as_str() {
             "rcpt" => Some(Command::RcptTo),
             "data" => Some(Command::Data),
             "mail" => Some(Command::MailFrom),
@@ -422,16 +466,6 @@ fn transcript_command(text: &str) -> Option<Command> {
         }
     }
     None
-}
-
-/// Whether `word` stands in `text` as a word of its own ("rcpt", not
-/// "orcpt" or "rcpthosts").
-fn has_word(text: &str, word: &str) -> bool {
-    text.match_indices(word).any(|(at, _)| {
-        let before = text[..at].chars().next_back();
-        let after = text[at + word.len()..].chars().next();
-        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
-    })
 }
 
 /// The reason an enhanced status code implies on its own (RFC 3463 and
@@ -508,7 +542,7 @@ mod tests {
     fn of(status: Option<&str>, text: &str) -> &'static str {
         reason(&Evidence {
             status,
-            text,
+            text: &prepare(text),
             context: "",
             diagnostic_type: None,
             code: super::super::text::find_reply_code(text),

@@ -3,6 +3,7 @@
 //! reply codes in free text. No regex crate: the grammar is tiny.
 
 use mail_parser::{Addr, Address, HeaderValue, Message, MessagePart, MimeHeaders, PartType};
+use std::borrow::Cow;
 
 /// The value of the first header called `name` (case-insensitive), as text.
 pub fn header(message: &Message<'_>, name: &str) -> Option<String> {
@@ -66,12 +67,19 @@ pub fn root_content_param(message: &Message<'_>, name: &str) -> Option<String> {
     Some(ct.attribute(name)?.trim().to_ascii_lowercase())
 }
 
+/// Whether a part's type is `ctype` and its subtype one of `subtypes`
+/// (case-insensitive, without allocating: this runs on every part).
+pub fn is_type(part: &MessagePart<'_>, ctype: &str, subtypes: &[&str]) -> bool {
+    let (t, s) = match part.content_type() {
+        Some(ct) => (ct.ctype(), ct.subtype().unwrap_or("")),
+        None => ("text", "plain"),
+    };
+    t.eq_ignore_ascii_case(ctype) && subtypes.iter().any(|x| x.eq_ignore_ascii_case(s))
+}
+
 /// Whether any part of the message (not of nested messages) has this MIME type.
 pub fn has_part(message: &Message<'_>, ctype: &str, subtypes: &[&str]) -> bool {
-    message.parts.iter().any(|p| {
-        let (t, s) = content_type(p);
-        t == ctype && subtypes.contains(&s.as_str())
-    })
+    message.parts.iter().any(|p| is_type(p, ctype, subtypes))
 }
 
 /// The decoded contents of a part as text, whatever mail-parser made of it.
@@ -89,32 +97,48 @@ pub fn part_text(part: &MessagePart<'_>) -> Option<String> {
 /// The human-readable text of a message: its text/plain parts, or the
 /// text of its HTML parts when it has no plain text. Parts of attached
 /// messages are not included.
-pub fn body_text(message: &Message<'_>) -> String {
-    let mut plain = String::new();
-    let mut html = String::new();
-    for part in &message.parts {
-        match &part.body {
-            PartType::Html(h) => {
-                push_block(&mut html, &mail_parser::decoders::html::html_to_text(h))
+pub fn body_text<'a>(message: &'a Message<'_>) -> Cow<'a, str> {
+    let prose: Vec<&MessagePart<'_>> = message.parts.iter().filter(|p| is_prose(p)).collect();
+    // One text part, the usual case, is lent rather than copied.
+    if let [part] = prose[..] {
+        if let PartType::Text(t) = &part.body {
+            if !t.trim().is_empty() {
+                return Cow::Borrowed(t.as_ref());
             }
-            _ if is_prose(part) => push_block(&mut plain, &part_text(part).unwrap_or_default()),
-            _ => {}
         }
     }
-    if plain.trim().is_empty() {
-        html
-    } else {
-        plain
+    let mut plain = String::new();
+    for part in prose {
+        push_block(&mut plain, &part_text(part).unwrap_or_default());
     }
+    if !plain.trim().is_empty() {
+        return Cow::Owned(plain);
+    }
+    let mut html = String::new();
+    for part in &message.parts {
+        if let PartType::Html(h) = &part.body {
+            // What a report says is at its top; a huge HTML part is not
+            // converted whole just to be classified.
+            let h = truncate(h, MAX_HTML);
+            push_block(&mut html, &mail_parser::decoders::html::html_to_text(h));
+        }
+    }
+    Cow::Owned(html)
 }
+
+/// How much of an HTML-only body the classifier reads.
+const MAX_HTML: usize = 16 * 1024;
 
 /// text/plain, or a multipart whose boundary mail-parser could not find (a
 /// missing or unindented `boundary=`), which arrives as one blob of text.
 pub fn is_prose(part: &MessagePart<'_>) -> bool {
-    let (t, s) = content_type(part);
+    let multipart = || {
+        part.content_type()
+            .is_some_and(|ct| ct.ctype().eq_ignore_ascii_case("multipart"))
+    };
     match &part.body {
-        PartType::Text(_) => (t == "text" && s == "plain") || t == "multipart",
-        PartType::Binary(_) => t == "multipart",
+        PartType::Text(_) => is_type(part, "text", &["plain"]) || multipart(),
+        PartType::Binary(_) => multipart(),
         _ => false,
     }
 }
@@ -312,30 +336,64 @@ fn looks_like_time_or_count(b: &[u8], i: usize) -> bool {
 }
 
 /// ASCII-lowercase `text` and squeeze runs of whitespace (including line
-/// breaks) to one space, so phrases wrapped over lines still match.
+/// breaks) to one space, so phrases wrapped over lines still match. Other
+/// letters are lowercased too; ASCII takes a fast path, since reports are
+/// mostly ASCII and this runs on every one.
 pub fn squeeze_lower(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+    let bytes = text.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
     let mut space = false;
-    for c in text.chars() {
-        if c.is_whitespace() {
-            space = !out.is_empty();
-        } else {
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii() {
+            i += 1;
+            if b.is_ascii_whitespace() || b == 0x0b {
+                space = !out.is_empty();
+                continue;
+            }
             if space {
-                out.push(' ');
+                out.push(b' ');
                 space = false;
             }
-            out.extend(c.to_lowercase());
+            out.push(b.to_ascii_lowercase());
+            continue;
         }
+        let c = text[i..].chars().next().unwrap_or(' ');
+        let width = c.len_utf8();
+        if c.is_whitespace() {
+            space = !out.is_empty();
+            i += width;
+            continue;
+        }
+        if space {
+            out.push(b' ');
+            space = false;
+        }
+        if c.is_uppercase() {
+            let mut buf = [0u8; 4];
+            for lower in c.to_lowercase() {
+                out.extend_from_slice(lower.encode_utf8(&mut buf).as_bytes());
+            }
+        } else {
+            out.extend_from_slice(&bytes[i..i + width]);
+        }
+        i += width;
     }
-    out
+    // Only whole characters were copied or replaced by characters.
+    String::from_utf8(out).unwrap_or_default()
 }
 
-/// The first `max` characters of `text`, on a char boundary.
+/// At most the first `max` bytes of `text`, cut on a char boundary.
 pub fn truncate(text: &str, max: usize) -> &str {
-    match text.char_indices().nth(max) {
-        Some((i, _)) => &text[..i],
-        None => text,
+    if text.len() <= max {
+        return text;
     }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 #[cfg(test)]

@@ -8,6 +8,9 @@
 //! narrow on purpose: a broad word ("blocked", "denied") says little about
 //! the cause, and the status code decides when no phrase does.
 
+use aho_corasick::{AhoCorasick, AhoCorasickKind};
+use std::sync::LazyLock;
+
 /// `(reason, phrases)`; the reason names are Sisimai's.
 #[rustfmt::skip]
 const TABLE: &[(&str, &[&str])] = &[
@@ -330,38 +333,133 @@ const VAGUE: &[(&str, &[&str])] = &[
     ]),
 ];
 
-/// Whether `text` (lowercased, whitespace squeezed) says `reason`.
-pub fn says(reason: &str, text: &str) -> bool {
-    TABLE
-        .iter()
-        .filter(|(name, _)| *name == reason)
-        .flat_map(|(_, phrases)| phrases.iter())
-        .any(|p| matches(text, p))
+/// Every phrase of [`TABLE`] and [`VAGUE`] split at its wildcards, in one
+/// Aho-Corasick automaton, so a diagnostic is read once however many
+/// phrases there are.
+struct Index {
+    automaton: AhoCorasick,
+    /// `(vague, reason, parts)`: `parts` are pattern ids in the order
+    /// they must occur.
+    phrases: Vec<(bool, &'static str, Vec<usize>)>,
+    /// The phrases each pattern opens.
+    opened_by: Vec<Vec<usize>>,
+    /// The length of each pattern.
+    lengths: Vec<usize>,
 }
 
-/// The first reason whose broad words `text` contains.
-pub fn vaguely(text: &str) -> Option<&'static str> {
-    VAGUE
-        .iter()
-        .find(|(_, phrases)| phrases.iter().any(|p| matches(text, p)))
-        .map(|(name, _)| *name)
-}
+static INDEX: LazyLock<Index> = LazyLock::new(|| {
+    let mut patterns: Vec<&'static str> = Vec::new();
+    let mut phrases = Vec::new();
+    for (vague, rows) in [(false, TABLE), (true, VAGUE)] {
+        for (reason, list) in rows {
+            for phrase in list.iter() {
+                let parts: Vec<usize> = split(phrase)
+                    .into_iter()
+                    .map(|part| match patterns.iter().position(|p| *p == part) {
+                        Some(id) => id,
+                        None => {
+                            patterns.push(part);
+                            patterns.len() - 1
+                        }
+                    })
+                    .collect();
+                phrases.push((vague, *reason, parts));
+            }
+        }
+    }
+    let mut opened_by = vec![Vec::new(); patterns.len()];
+    for (i, (_, _, parts)) in phrases.iter().enumerate() {
+        opened_by[parts[0]].push(i);
+    }
+    let automaton = AhoCorasick::builder()
+        .kind(Some(AhoCorasickKind::ContiguousNFA))
+        .build(&patterns)
+        .expect("phrase automaton");
+    Index {
+        automaton,
+        phrases,
+        opened_by,
+        lengths: patterns.iter().map(|p| p.len()).collect(),
+    }
+});
 
-/// `pattern`'s `*`-separated parts occur in `text` in order. The spaces
-/// around a `*` belong to it: "mailbox * full" matches "mailbox full".
-fn matches(text: &str, pattern: &str) -> bool {
-    let mut rest = text;
-    let parts: Vec<&str> = pattern.split('*').collect();
+/// A phrase's parts, the spaces around each `*` belonging to it:
+/// "mailbox * full" is "mailbox" then "full".
+fn split(phrase: &'static str) -> Vec<&'static str> {
+    let parts: Vec<&str> = phrase.split('*').collect();
     let last = parts.len() - 1;
-    for (i, part) in parts.iter().enumerate() {
-        let part = match (i == 0, i == last) {
-            (true, true) => part,
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| match (i == 0, i == last) {
+            (true, true) => *part,
             (true, false) => part.trim_end(),
             (false, true) => part.trim_start(),
             (false, false) => part.trim(),
-        };
-        match rest.find(part) {
-            Some(at) => rest = &rest[at + part.len()..],
+        })
+        .collect()
+}
+
+/// The reasons one text names, found in a single pass.
+pub struct Hits {
+    /// Reasons a specific phrase names.
+    said: Vec<&'static str>,
+    /// The reason of the first broad phrase found, in table order.
+    vague: Option<&'static str>,
+}
+
+impl Hits {
+    /// Reads `text` (lowercased, whitespace squeezed) once.
+    pub fn of(text: &str) -> Hits {
+        let index = &*INDEX;
+        let found: Vec<(usize, usize)> = index
+            .automaton
+            .find_overlapping_iter(text)
+            .map(|m| (m.pattern().as_usize(), m.start()))
+            .collect();
+        let mut said = Vec::new();
+        let mut vague: Option<usize> = None;
+        for &(pattern, _) in &found {
+            for &phrase in &index.opened_by[pattern] {
+                let (is_vague, reason, parts) = &index.phrases[phrase];
+                if !has(&found, parts) {
+                    continue;
+                }
+                if *is_vague {
+                    vague = Some(vague.map_or(phrase, |v| v.min(phrase)));
+                } else if !said.contains(reason) {
+                    said.push(*reason);
+                }
+            }
+        }
+        Hits {
+            said,
+            vague: vague.map(|v| index.phrases[v].1),
+        }
+    }
+
+    /// Whether the text says `reason` in one of its specific phrases.
+    pub fn says(&self, reason: &str) -> bool {
+        self.said.contains(&reason)
+    }
+
+    /// The first reason whose broad words the text contains.
+    pub fn vaguely(&self) -> Option<&'static str> {
+        self.vague
+    }
+}
+
+/// Whether the parts occur in order, each after the end of the last.
+fn has(found: &[(usize, usize)], parts: &[usize]) -> bool {
+    let mut from = 0;
+    for &id in parts {
+        let next = found
+            .iter()
+            .filter(|&&(p, start)| p == id && start >= from)
+            .map(|&(_, start)| start)
+            .min();
+        match next {
+            Some(start) => from = start + INDEX.lengths[id],
             None => return false,
         }
     }
@@ -371,6 +469,10 @@ fn matches(text: &str, pattern: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn says(reason: &str, text: &str) -> bool {
+        Hits::of(text).says(reason)
+    }
 
     #[test]
     fn wildcards_keep_order() {
