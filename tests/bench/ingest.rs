@@ -71,12 +71,61 @@ fn main() {
                 }
             }));
         }
+        if run("trim") {
+            understood.push(repeat_for(&messages, |raw| {
+                if let Some(m) = parse_message(raw) {
+                    black_box(gazette::inbound::body::reply(&m));
+                }
+            }));
+        }
         if run("understand") {
             understood.push(repeat_for(&messages, understand));
         }
         if run("ingest") {
             ingested.push(rt.block_on(ingest(&messages)));
         }
+    }
+    if let Some(path) = only.strip_prefix("file:") {
+        let raw = std::fs::read(path).unwrap();
+        for _ in 0..20_000 {
+            understand(&raw);
+        }
+        return;
+    }
+    if only == "slowest" {
+        for m in &messages {
+            understand(m);
+        }
+        let mut per: Vec<(f64, f64, usize, String)> = messages
+            .iter()
+            .map(|m| {
+                let t = Instant::now();
+                for _ in 0..20 {
+                    bare_parse(m);
+                }
+                let b = t.elapsed().as_secs_f64();
+                let t = Instant::now();
+                for _ in 0..20 {
+                    understand(m);
+                }
+                let u = t.elapsed().as_secs_f64();
+                let subject = parse_message(m)
+                    .and_then(|p| p.subject().map(str::to_string))
+                    .unwrap_or_default();
+                (u - b, b, m.len(), subject)
+            })
+            .collect();
+        let total: f64 = per.iter().map(|p| p.0).sum();
+        per.sort_by(|a, b| b.0.total_cmp(&a.0));
+        for (extra, bare, len, subject) in per.iter().take(25) {
+            println!(
+                "{:6.1}% extra {:7.1}us bare {:7.1}us {len:7} {subject:.50}",
+                100.0 * extra / total,
+                extra * 5e4,
+                bare * 5e4
+            );
+        }
+        return;
     }
     if !only.is_empty() {
         println!(

@@ -294,7 +294,8 @@ pub fn recipient(
     status: Option<String>,
     said: Said<'_>,
 ) -> BouncedRecipient {
-    let code = text::find_reply_code(said.own).or_else(|| text::find_reply_code(said.fallback));
+    let code = text::find_reply_code(said.own)
+        .or_else(|| text::find_reply_code(text::truncate(said.fallback, 4000)));
     let own = reason::prepare(said.own);
     let evidence = |t| reason::Evidence {
         status: status.as_deref(),

@@ -196,14 +196,32 @@ static BODY: LazyLock<AhoCorasick> = LazyLock::new(|| {
         .expect("body phrase automaton")
 });
 
-/// [`ORIGINAL_MARKERS`], case-insensitive, tried on every line of a note.
+/// [`ORIGINAL_MARKERS`] as MTAs capitalise them (lower case, a capital
+/// first letter or every word capitalised, upper case), searched over
+/// whole notes: case-sensitive patterns keep the search's fast prefilter.
 static MARKERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    AhoCorasick::builder()
-        .ascii_case_insensitive(true)
-        .kind(Some(AhoCorasickKind::DFA))
-        .build(ORIGINAL_MARKERS)
+    AhoCorasick::new(ORIGINAL_MARKERS.iter().flat_map(|m| capitalisations(m)))
         .expect("marker automaton")
 });
+
+/// `phrase` (lower case) as written in lower case, with a capital first
+/// letter, with every word capitalised, and in upper case.
+pub fn capitalisations(phrase: &str) -> Vec<String> {
+    let first = |w: &str| {
+        let mut c = w.chars();
+        c.next()
+            .map(|f| f.to_uppercase().chain(c).collect::<String>())
+            .unwrap_or_default()
+    };
+    let mut out = vec![
+        phrase.to_string(),
+        first(phrase),
+        phrase.split(' ').map(first).collect::<Vec<_>>().join(" "),
+        phrase.to_uppercase(),
+    ];
+    out.dedup();
+    out
+}
 
 /// What a message's headers say about who wrote it.
 pub struct Envelope<'a> {
@@ -267,34 +285,46 @@ pub fn looks_like_bounce(env: &Envelope<'_>, body: &str) -> Option<Vec<String>> 
 /// Whether the notice says delivery is only delayed (will be retried).
 pub fn says_delayed(note: &str) -> bool {
     let n = squeeze_lower(super::text::truncate(note, 2000));
-    let delayed = [
-        "delayed",
-        "will continue to try",
-        "will retry",
-        "will be retried",
-        "not yet been delivered",
-        "still trying",
-        "warning: message",
-        "warning--",
-        "could not send mail for past",
-        "delivery attempts will continue",
-    ]
-    .iter()
-    .any(|p| n.contains(p));
-    let failed = [
-        "permanent",
-        "gave up",
-        "given up",
-        "could not be delivered",
-        "failed permanently",
-        "has been returned",
-        "been rejected",
-        "deleted",
-    ]
-    .iter()
-    .any(|p| n.contains(p));
+    let (mut delayed, mut failed) = (false, false);
+    for m in DELAY_WORDS.find_overlapping_iter(&n) {
+        if m.pattern().as_usize() < DELAYED.len() {
+            delayed = true;
+        } else {
+            failed = true;
+        }
+    }
     delayed && !failed
 }
+
+/// Words of a delay warning ("will retry") …
+const DELAYED: &[&str] = &[
+    "delayed",
+    "will continue to try",
+    "will retry",
+    "will be retried",
+    "not yet been delivered",
+    "still trying",
+    "warning: message",
+    "warning--",
+    "could not send mail for past",
+    "delivery attempts will continue",
+];
+
+/// … and of a failure, which outweigh them.
+const FAILED: &[&str] = &[
+    "permanent",
+    "gave up",
+    "given up",
+    "could not be delivered",
+    "failed permanently",
+    "has been returned",
+    "been rejected",
+    "deleted",
+];
+
+/// [`DELAYED`] then [`FAILED`], read in one pass.
+static DELAY_WORDS: LazyLock<AhoCorasick> =
+    LazyLock::new(|| AhoCorasick::new(DELAYED.iter().chain(FAILED)).expect("delay word automaton"));
 
 /// Splits a bounce's text into the note and the returned original, at a
 /// marker line or at the first block of original headers.
@@ -341,7 +371,12 @@ fn lines_before_headers(body: &str) -> (Vec<(usize, &str)>, Option<usize>) {
         if run.is_some() && line.starts_with([' ', '\t']) {
             continue;
         }
-        let Some(name) = original_header_name(line).filter(|_| i > 0) else {
+        // A header name is short: no colon near the start, no header.
+        let head = &line.as_bytes()[..line.len().min(41)];
+        let named = (i > 0 && head.contains(&b':'))
+            .then(|| original_header_name(line))
+            .flatten();
+        let Some(name) = named else {
             run = None;
             continue;
         };

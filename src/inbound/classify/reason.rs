@@ -141,7 +141,6 @@ pub fn reason(e: &Evidence<'_>) -> &'static str {
         .diagnostic_type
         .is_none_or(|t| t == "smtp" || t.is_empty());
     let case = Case {
-        text,
         hits: Hits::of(text),
         cmd,
         named,
@@ -162,7 +161,6 @@ pub fn reason(e: &Evidence<'_>) -> &'static str {
 
 /// One recipient's evidence, prepared.
 struct Case<'a> {
-    text: &'a str,
     hits: Hits,
     cmd: Option<Command>,
     /// What the status code means on its own.
@@ -227,16 +225,7 @@ impl Case<'_> {
                 }
             }
             // A null MX (RFC 7505) is final, whatever else the report says.
-            "nullmx" => [
-                "null mx",
-                "nullmx",
-                "does not accept mail",
-                "doesn't receive email",
-                "does not receive email",
-                "accepts no mail",
-            ]
-            .iter()
-            .any(|p| self.text.contains(p)),
+            "nullmx" => self.says("nullmx"),
             "contenterror" => !self.probe("spamdetected") && (named(reason) || self.says(reason)),
             "rejected" => {
                 // At MAIL FROM, an unknown address or a denial is the sender's.
@@ -244,7 +233,7 @@ impl Case<'_> {
                     && (self.refuses_sender()
                         || self.says("userunknown")
                         || self.says("hostunknown")
-                        || self.text.contains("access denied"));
+                        || self.says("access denied"));
                 named(reason)
                     || at_mail_from
                     || (self.cmd == Some(Command::Data)
@@ -277,26 +266,12 @@ impl Case<'_> {
     /// Diagnostics that providers document as "no such recipient" whatever
     /// the command: Exchange's resolver codes, Yahoo's "dd" refusal.
     fn decisive_user(&self) -> bool {
-        [
-            "resolver.adr.recipientnotfound",
-            "resolver.adr.exrecipnotfound",
-            "recipient not found by smtp address lookup",
-            "delivery error: dd this user doesn't have",
-        ]
-        .iter()
-        .any(|p| self.text.contains(p))
+        self.says("decisive userunknown")
     }
 
     /// Sender refusals, except where the words are about a recipient.
     fn refuses_sender(&self) -> bool {
-        let about_recipient = [
-            "recipient address rejected",
-            "5.1.0 address rejected",
-            "sender ip address rejected",
-        ]
-        .iter()
-        .any(|p| self.text.contains(p));
-        !about_recipient && self.says("rejected")
+        !self.says("about a recipient") && self.says("rejected")
     }
 
     /// When no specific cause was found: broader phrases while the status
@@ -371,7 +346,7 @@ fn command(text: &str) -> Option<Command> {
     // Sendmail goes on to DATA after a refused RCPT, so any mention of RCPT
     // means the recipient was refused there: the earliest command wins.
     automaton
-        .find_overlapping_iter(text)
+        .find_iter(text)
         .filter(|m| {
             // "rcpt" alone must be a word: not "orcpt" or "rcpthosts".
             let (before, after) = (&text[..m.start()], &text[m.end()..]);
@@ -429,18 +404,38 @@ static COMMANDS: LazyLock<(AhoCorasick, Vec<(Command, bool)>)> = LazyLock::new(|
             &["after initial connection", "greeting failed", "connect to "],
         ),
     ];
-    let mut patterns = vec!["rcpt"];
-    let mut commands = vec![(Command::RcptTo, false)];
+    // Each word in lower or upper case, so the raw text around a diagnostic
+    // can be read without lowercasing it first, and the search keeps its
+    // fast prefilter, which a case-insensitive one loses.
+    let mut patterns = Vec::new();
+    let mut commands = Vec::new();
+    let mut add = |phrase: &str, command: Command, whole: bool| {
+        // Every word in lower or upper case: "end of DATA command".
+        let words: Vec<&str> = phrase.split(' ').collect();
+        for mask in 0..1u32 << words.len().min(5) {
+            let variant: Vec<String> = words
+                .iter()
+                .enumerate()
+                .map(|(i, w)| {
+                    if mask & (1 << i) != 0 {
+                        w.to_uppercase()
+                    } else {
+                        w.to_string()
+                    }
+                })
+                .collect();
+            patterns.push(variant.join(" "));
+            commands.push((command, whole));
+        }
+    };
+    add("rcpt", Command::RcptTo, false);
     for (command, words) in WORDS {
         for w in words.iter() {
-            patterns.push(w);
-            commands.push((*command, true));
+            add(w, *command, true);
         }
     }
-    // Case-insensitive, so the raw text around a diagnostic can be read
-    // without lowercasing it first.
     let automaton = AhoCorasick::builder()
-        .ascii_case_insensitive(true)
+        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
         .build(&patterns)
         .expect("command automaton");
     (automaton, commands)

@@ -12,6 +12,8 @@ use super::text::{find_reply_code, find_status};
 /// SMTP reply code when there is one ("550-'5.7.1 …", "550 5.1.1"),
 /// else the first. Success codes (2.x.x) say nothing about a failure.
 pub fn in_text(text: &str) -> Option<String> {
+    // A failure's code is stated near its start; notes can be long.
+    let text = super::text::truncate(text, 4000);
     after_reply_code(text)
         .or_else(|| find_status(text))
         .filter(|s| !s.starts_with('2'))

@@ -235,8 +235,12 @@ pub fn is_address(s: &str) -> bool {
 /// in `text`, if any. The class must be 2, 4 or 5.
 pub fn find_status(text: &str) -> Option<String> {
     let b = text.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
+    // Every code has a dot right after its class digit: only those places
+    // are looked at.
+    for dot in text.match_indices('.').map(|(at, _)| at) {
+        let Some(i) = dot.checked_sub(1) else {
+            continue;
+        };
         if matches!(b[i], b'2' | b'4' | b'5') && (i == 0 || !is_code_neighbour(b[i - 1])) {
             if let Some(end) = status_end(b, i) {
                 if end == b.len()
@@ -247,7 +251,6 @@ pub fn find_status(text: &str) -> Option<String> {
                 }
             }
         }
-        i += 1;
     }
     None
 }
@@ -340,48 +343,50 @@ fn looks_like_time_or_count(b: &[u8], i: usize) -> bool {
 /// letters are lowercased too; ASCII takes a fast path, since reports are
 /// mostly ASCII and this runs on every one.
 pub fn squeeze_lower(text: &str) -> String {
+    if !text.is_ascii() {
+        return squeeze_lower_unicode(text);
+    }
+    // ASCII, the usual case: copy runs of non-space bytes whole, then
+    // lowercase the lot at once.
     let bytes = text.as_bytes();
     let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
-    let mut space = false;
     let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i];
-        if b.is_ascii() {
-            i += 1;
-            if b.is_ascii_whitespace() || b == 0x0b {
-                space = !out.is_empty();
-                continue;
-            }
-            if space {
-                out.push(b' ');
-                space = false;
-            }
-            out.push(b.to_ascii_lowercase());
-            continue;
+        let spaces = bytes[i..]
+            .iter()
+            .take_while(|b| b.is_ascii_whitespace() || **b == 0x0b)
+            .count();
+        i += spaces;
+        if spaces > 0 && !out.is_empty() && i < bytes.len() {
+            out.push(b' ');
         }
-        let c = text[i..].chars().next().unwrap_or(' ');
-        let width = c.len_utf8();
+        let word = bytes[i..]
+            .iter()
+            .take_while(|b| !(b.is_ascii_whitespace() || **b == 0x0b))
+            .count();
+        out.extend_from_slice(&bytes[i..i + word]);
+        i += word;
+    }
+    out.make_ascii_lowercase();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`squeeze_lower`] for text with non-ASCII characters.
+fn squeeze_lower_unicode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut space = false;
+    for c in text.chars() {
         if c.is_whitespace() {
             space = !out.is_empty();
-            i += width;
             continue;
         }
         if space {
-            out.push(b' ');
+            out.push(' ');
             space = false;
         }
-        if c.is_uppercase() {
-            let mut buf = [0u8; 4];
-            for lower in c.to_lowercase() {
-                out.extend_from_slice(lower.encode_utf8(&mut buf).as_bytes());
-            }
-        } else {
-            out.extend_from_slice(&bytes[i..i + width]);
-        }
-        i += width;
+        out.extend(c.to_lowercase());
     }
-    // Only whole characters were copied or replaced by characters.
-    String::from_utf8(out).unwrap_or_default()
+    out
 }
 
 /// At most the first `max` bytes of `text`, cut on a char boundary.

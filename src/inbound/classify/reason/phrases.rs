@@ -333,6 +333,28 @@ const VAGUE: &[(&str, &[&str])] = &[
     ]),
 ];
 
+/// Signals the procedure reads besides the reasons themselves, named in
+/// words: they are found in the same pass.
+#[rustfmt::skip]
+const SIGNALS: &[(&str, &[&str])] = &[
+    // A null MX (RFC 7505) is final, whatever else the report says.
+    ("nullmx", &[
+        "null mx", "nullmx", "does not accept mail", "doesn't receive email", "does not receive email",
+        "accepts no mail",
+    ]),
+    // What providers document as "no such recipient" whatever the command:
+    // Exchange's resolver codes, Yahoo's "dd" refusal.
+    ("decisive userunknown", &[
+        "resolver.adr.recipientnotfound", "resolver.adr.exrecipnotfound",
+        "recipient not found by smtp address lookup", "delivery error: dd this user doesn't have",
+    ]),
+    // Refusal words that concern a recipient, not the sender.
+    ("about a recipient", &[
+        "recipient address rejected", "5.1.0 address rejected", "sender ip address rejected",
+    ]),
+    ("access denied", &["access denied"]),
+];
+
 /// Every phrase of [`TABLE`] and [`VAGUE`] split at its wildcards, in one
 /// Aho-Corasick automaton, so a diagnostic is read once however many
 /// phrases there are.
@@ -350,7 +372,7 @@ struct Index {
 static INDEX: LazyLock<Index> = LazyLock::new(|| {
     let mut patterns: Vec<&'static str> = Vec::new();
     let mut phrases = Vec::new();
-    for (vague, rows) in [(false, TABLE), (true, VAGUE)] {
+    for (vague, rows) in [(false, TABLE), (false, SIGNALS), (true, VAGUE)] {
         for (reason, list) in rows {
             for phrase in list.iter() {
                 let parts: Vec<usize> = split(phrase)
@@ -372,7 +394,7 @@ static INDEX: LazyLock<Index> = LazyLock::new(|| {
         opened_by[parts[0]].push(i);
     }
     let automaton = AhoCorasick::builder()
-        .kind(Some(AhoCorasickKind::ContiguousNFA))
+        .kind(Some(AhoCorasickKind::DFA))
         .build(&patterns)
         .expect("phrase automaton");
     Index {
