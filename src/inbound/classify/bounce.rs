@@ -19,6 +19,7 @@ pub fn report(message: &Message<'_>, null_sender: bool) -> Option<(BounceReport,
     let failed_header = text::header(message, "X-Failed-Recipients");
     let has_records = records.iter().any(|r| r.recipient().is_some());
     let mut signals = structure(message, &records, failed_header.is_some());
+    let reading = mta_text::Reading::new(&body);
     if signals.is_empty() {
         let from = text::header(message, "From").unwrap_or_default();
         let returns_original = message
@@ -32,9 +33,9 @@ pub fn report(message: &Message<'_>, null_sender: bool) -> Option<(BounceReport,
             null_sender,
             returns_original,
         };
-        signals = mta_text::looks_like_bounce(&env, &body)?;
+        signals = mta_text::looks_like_bounce(&env, &reading)?;
     }
-    let (note, tail) = mta_text::split_original(&body);
+    let (note, tail) = reading.split();
     let original = original::find(message, tail);
     let recipients = if has_records {
         from_records(&records, note, &original.to)
@@ -43,7 +44,7 @@ pub fn report(message: &Message<'_>, null_sender: bool) -> Option<(BounceReport,
         exclude.extend(original::addresses(message.to()));
         exclude.extend(original.from.iter().cloned());
         from_note(
-            note,
+            &reading,
             message.subject().unwrap_or(""),
             failed_header.as_deref(),
             &exclude,
@@ -154,15 +155,16 @@ fn full_address(value: &str, note: &str, original_to: &[String]) -> Option<Strin
 /// Recipients of a prose bounce: X-Failed-Recipients when the MTA set it,
 /// else the addresses the note names; one unnamed recipient if none.
 fn from_note(
-    note: &str,
+    reading: &mta_text::Reading<'_>,
     subject: &str,
     failed_header: Option<&str>,
     exclude: &[String],
     original_to: &[String],
 ) -> Vec<BouncedRecipient> {
+    let note = reading.split().0;
     // The subject ("Returned mail: User unknown") is the last resort.
     let whole = format!("{note}\n{subject}");
-    let action = if mta_text::says_delayed(&whole) {
+    let action = if reading.says_delayed(subject) {
         DsnAction::Delayed
     } else {
         DsnAction::Failed
@@ -295,7 +297,7 @@ pub fn recipient(
     said: Said<'_>,
 ) -> BouncedRecipient {
     let code = text::find_reply_code(said.own)
-        .or_else(|| text::find_reply_code(text::truncate(said.fallback, 4000)));
+        .or_else(|| text::find_reply_code(text::truncate(said.fallback, 2000)));
     let own = reason::prepare(said.own);
     let evidence = |t| reason::Evidence {
         status: status.as_deref(),
@@ -316,7 +318,7 @@ pub fn recipient(
     } else {
         said.own
     };
-    let shown = text::truncate(shown, 2000)
+    let shown = text::truncate(shown, 1200)
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");

@@ -6,6 +6,7 @@
 
 use super::text::{find_addresses, squeeze_lower, Found};
 use aho_corasick::{AhoCorasick, AhoCorasickKind};
+use std::cell::OnceCell;
 use std::sync::LazyLock;
 
 /// Words of a bounce's From that say a mail system wrote it.
@@ -187,41 +188,9 @@ const ORIGINAL_HEADERS: &[&str] = &[
     "sender",
 ];
 
-/// [`BODY_PHRASES`] in one automaton: the first kilobytes of every
-/// inbound message are searched for them.
-static BODY: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    AhoCorasick::builder()
-        .kind(Some(AhoCorasickKind::DFA))
-        .build(BODY_PHRASES)
-        .expect("body phrase automaton")
-});
-
-/// [`ORIGINAL_MARKERS`] as MTAs capitalise them (lower case, a capital
-/// first letter or every word capitalised, upper case), searched over
-/// whole notes: case-sensitive patterns keep the search's fast prefilter.
-static MARKERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    AhoCorasick::new(ORIGINAL_MARKERS.iter().flat_map(|m| capitalisations(m)))
-        .expect("marker automaton")
-});
-
-/// `phrase` (lower case) as written in lower case, with a capital first
-/// letter, with every word capitalised, and in upper case.
-pub fn capitalisations(phrase: &str) -> Vec<String> {
-    let first = |w: &str| {
-        let mut c = w.chars();
-        c.next()
-            .map(|f| f.to_uppercase().chain(c).collect::<String>())
-            .unwrap_or_default()
-    };
-    let mut out = vec![
-        phrase.to_string(),
-        first(phrase),
-        phrase.split(' ').map(first).collect::<Vec<_>>().join(" "),
-        phrase.to_uppercase(),
-    ];
-    out.dedup();
-    out
-}
+/// Every phrase of [`ORIGINAL_MARKERS`] holds one of these, in the cases
+/// MTAs write them ("Original message", "RFC822").
+const MARKER_WORDS: &[&str] = &["essage", "ESSAGE", "riginal", "RIGINAL", "rfc822", "RFC822"];
 
 /// What a message's headers say about who wrote it.
 pub struct Envelope<'a> {
@@ -236,7 +205,7 @@ pub struct Envelope<'a> {
 /// bounce written as prose, and if so the signals that say so. One signal
 /// alone is not enough: a member may well write "undeliverable" or be
 /// called postmaster.
-pub fn looks_like_bounce(env: &Envelope<'_>, body: &str) -> Option<Vec<String>> {
+pub fn looks_like_bounce(env: &Envelope<'_>, text: &Reading<'_>) -> Option<Vec<String>> {
     let from = env.from.to_lowercase();
     let sender = if from.trim().is_empty() || from.contains("<>") {
         Some("an empty From".to_string())
@@ -262,14 +231,13 @@ pub fn looks_like_bounce(env: &Envelope<'_>, body: &str) -> Option<Vec<String>> 
     let support = [sender.clone(), subject_hit.clone(), null, original];
     // Without a supporting signal the text cannot decide, so most mail a
     // person wrote is never searched.
-    let body_hit = support.iter().any(Option::is_some).then(|| {
-        let head = squeeze_lower(super::text::truncate(body, 2000));
-        BODY.find(&head).map(|m| {
-            let phrase = BODY_PHRASES[m.pattern().as_usize()];
-            format!("text of a delivery failure (\"{phrase}\")")
-        })
-    });
-    if let Some(hit) = body_hit.flatten() {
+    let body_hit = support
+        .iter()
+        .any(Option::is_some)
+        .then(|| text.failure_phrase())
+        .flatten();
+    if let Some(phrase) = body_hit {
+        let hit = format!("text of a delivery failure (\"{phrase}\")");
         return Some(
             std::iter::once(hit)
                 .chain(support.into_iter().flatten())
@@ -282,18 +250,72 @@ pub fn looks_like_bounce(env: &Envelope<'_>, body: &str) -> Option<Vec<String>> 
     }
 }
 
-/// Whether the notice says delivery is only delayed (will be retried).
-pub fn says_delayed(note: &str) -> bool {
-    let n = squeeze_lower(super::text::truncate(note, 2000));
-    let (mut delayed, mut failed) = (false, false);
-    for m in DELAY_WORDS.find_overlapping_iter(&n) {
-        if m.pattern().as_usize() < DELAYED.len() {
-            delayed = true;
-        } else {
-            failed = true;
+/// A report's text, read once however many questions are asked of it:
+/// the note split from the returned original, and the start of the note
+/// lowercased and squeezed, with the failure and delay words it holds.
+pub struct Reading<'a> {
+    body: &'a str,
+    split: OnceCell<(&'a str, &'a str)>,
+    /// The ids of the [`WORDS`] patterns found in the note's first 1200
+    /// bytes (where notices say what they are), in order.
+    words: OnceCell<Vec<usize>>,
+}
+
+impl<'a> Reading<'a> {
+    pub fn new(body: &'a str) -> Reading<'a> {
+        Reading {
+            body,
+            split: OnceCell::new(),
+            words: OnceCell::new(),
         }
     }
-    delayed && !failed
+
+    /// The note and the returned original ([`split_original`]).
+    pub fn split(&self) -> (&'a str, &'a str) {
+        *self.split.get_or_init(|| split_original(self.body))
+    }
+
+    fn words(&self) -> &[usize] {
+        self.words.get_or_init(|| {
+            let head = squeeze_lower(super::text::truncate(self.split().0, 1200));
+            let mut found: Vec<usize> = WORDS
+                .find_overlapping_iter(&head)
+                .map(|m| m.pattern().as_usize())
+                .collect();
+            found.sort_unstable();
+            found.dedup();
+            found
+        })
+    }
+
+    /// The first phrase (in table order) only delivery failure notices
+    /// contain, if the note has one.
+    fn failure_phrase(&self) -> Option<&'static str> {
+        let first = *self.words().first()?;
+        (first < BODY_PHRASES.len()).then(|| BODY_PHRASES[first])
+    }
+
+    /// Whether the notice (its note and `subject`) says delivery is only
+    /// delayed: it will be retried.
+    pub fn says_delayed(&self, subject: &str) -> bool {
+        let subject = squeeze_lower(subject);
+        let in_subject: Vec<usize> = WORDS
+            .find_overlapping_iter(&subject)
+            .map(|m| m.pattern().as_usize())
+            .collect();
+        let (mut delayed, mut failed) = (false, false);
+        for &id in self.words().iter().chain(&in_subject) {
+            let Some(id) = id.checked_sub(BODY_PHRASES.len()) else {
+                continue;
+            };
+            if id < DELAYED.len() {
+                delayed = true;
+            } else {
+                failed = true;
+            }
+        }
+        delayed && !failed
+    }
 }
 
 /// Words of a delay warning ("will retry") …
@@ -322,19 +344,30 @@ const FAILED: &[&str] = &[
     "deleted",
 ];
 
-/// [`DELAYED`] then [`FAILED`], read in one pass.
-static DELAY_WORDS: LazyLock<AhoCorasick> =
-    LazyLock::new(|| AhoCorasick::new(DELAYED.iter().chain(FAILED)).expect("delay word automaton"));
+/// [`BODY_PHRASES`], [`DELAYED`] and [`FAILED`] in one automaton, in that
+/// order: a note's start is read once for all three.
+static WORDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::builder()
+        .kind(Some(AhoCorasickKind::DFA))
+        .build(BODY_PHRASES.iter().chain(DELAYED).chain(FAILED))
+        .expect("report word automaton")
+});
 
 /// Splits a bounce's text into the note and the returned original, at a
 /// marker line or at the first block of original headers.
 pub fn split_original(body: &str) -> (&str, &str) {
     let (lines, headers) = lines_before_headers(body);
     let limit = headers.map_or(body.len(), |i| lines[i].0);
-    // Marker phrases before the first header block, found in one pass;
-    // only their lines are looked at closely.
-    for m in MARKERS.find_iter(&body[..limit]) {
-        let i = lines.partition_point(|&(offset, _)| offset <= m.start()) - 1;
+    // Lines before the first header block that hold a word every marker
+    // phrase has; only they are looked at closely.
+    let mut candidates: Vec<usize> = MARKER_WORDS
+        .iter()
+        .flat_map(|w| body[..limit].match_indices(w).map(|(at, _)| at))
+        .map(|at| lines.partition_point(|&(offset, _)| offset <= at) - 1)
+        .collect();
+    candidates.sort_unstable();
+    candidates.dedup();
+    for i in candidates {
         // A marker in prose ("…delete your own text from the attached
         // returned message.", Postfix's boilerplate) continues a sentence;
         // an unframed marker starts a paragraph of its own.
@@ -402,7 +435,7 @@ fn lines_before_headers(body: &str) -> (Vec<(usize, &str)>, Option<usize>) {
 fn is_marker(line: &str, starts_paragraph: bool) -> bool {
     let t = line.trim();
     let l = t.to_lowercase();
-    if l.contains("was received") {
+    if !ORIGINAL_MARKERS.iter().any(|m| l.contains(m)) || l.contains("was received") {
         return false;
     }
     let framed = t.starts_with(['-', '|', '=', '*', '_', '<', '[']);

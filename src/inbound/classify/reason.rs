@@ -28,6 +28,7 @@ const MAX_READ: usize = 1500;
 use super::DsnAction;
 use aho_corasick::AhoCorasick;
 use phrases::Hits;
+use std::cell::OnceCell;
 use std::sync::LazyLock;
 
 /// Causes that a phrase or a status code can name, checked in this order.
@@ -135,14 +136,13 @@ pub fn reason(e: &Evidence<'_>) -> &'static str {
         return "delivered";
     }
     let text = e.text;
-    let cmd = command(text).or_else(|| command(truncate(e.context, MAX_READ)));
     let named = e.status.and_then(by_status);
     let smtp = e
         .diagnostic_type
         .is_none_or(|t| t == "smtp" || t.is_empty());
     let case = Case {
         hits: Hits::of(text),
-        cmd,
+        command: OnceCell::new(),
         named,
         e,
     };
@@ -162,7 +162,8 @@ pub fn reason(e: &Evidence<'_>) -> &'static str {
 /// One recipient's evidence, prepared.
 struct Case<'a> {
     hits: Hits,
-    cmd: Option<Command>,
+    /// Read only when a rule needs it: the context may be long.
+    command: OnceCell<Option<Command>>,
     /// What the status code means on its own.
     named: Option<&'static str>,
     e: &'a Evidence<'a>,
@@ -171,6 +172,14 @@ struct Case<'a> {
 impl Case<'_> {
     fn says(&self, reason: &str) -> bool {
         self.hits.says(reason)
+    }
+
+    /// The SMTP command the refusal answered, from the diagnostic or else
+    /// the text around it.
+    fn cmd(&self) -> Option<Command> {
+        *self.command.get_or_init(|| {
+            command(self.e.text).or_else(|| command(truncate(self.e.context, MAX_READ)))
+        })
     }
 
     /// Whether the evidence points at `reason` among the specific causes.
@@ -187,16 +196,16 @@ impl Case<'_> {
             "hasmoved" => named(reason) || self.says(reason),
             "notcompliantrfc" | "badreputation" | "speeding" => self.says(reason),
             "norelaying" => {
-                !matches!(self.cmd, Some(Command::Connect | Command::Helo)) && self.says(reason)
+                self.says(reason) && !matches!(self.cmd(), Some(Command::Connect | Command::Helo))
             }
             "userunknown" => {
                 if self.decisive_user() {
                     return true;
                 }
-                if self.cmd == Some(Command::MailFrom) {
-                    return false;
-                }
                 if named(reason) {
+                    if self.cmd() == Some(Command::MailFrom) {
+                        return false;
+                    }
                     // A x.1.1 on a full box, a moved one or a refused sender is about those.
                     ![
                         "norelaying",
@@ -212,8 +221,11 @@ impl Case<'_> {
                     // Refused at RCPT TO; or the reporting system's own
                     // verdict, quoting no remote server's reply: it looked
                     // the user up itself.
-                    let own_verdict = self.e.code.is_none() && self.cmd.is_none();
-                    (self.cmd == Some(Command::RcptTo) || own_verdict) && self.says(reason)
+                    self.says(reason)
+                        && match self.cmd() {
+                            Some(c) => c == Command::RcptTo,
+                            None => self.e.code.is_none(),
+                        }
                 }
             }
             "filtered" => {
@@ -221,43 +233,48 @@ impl Case<'_> {
                 if named(reason) {
                     words
                 } else {
-                    !Command::before_data(self.cmd) && words
+                    words && !Command::before_data(self.cmd())
                 }
             }
             // A null MX (RFC 7505) is final, whatever else the report says.
             "nullmx" => self.says("nullmx"),
             "contenterror" => !self.probe("spamdetected") && (named(reason) || self.says(reason)),
             "rejected" => {
+                if named(reason) {
+                    return true;
+                }
+                let refuses = self.refuses_sender();
+                if refuses && matches!(self.named, None | Some("securityerror" | "systemerror")) {
+                    return true;
+                }
                 // At MAIL FROM, an unknown address or a denial is the sender's.
-                let at_mail_from = self.cmd == Some(Command::MailFrom)
-                    && (self.refuses_sender()
-                        || self.says("userunknown")
-                        || self.says("hostunknown")
-                        || self.says("access denied"));
-                named(reason)
-                    || at_mail_from
-                    || (self.cmd == Some(Command::Data)
-                        && !named("userunknown")
-                        && self.refuses_sender())
-                    || (matches!(self.named, None | Some("securityerror" | "systemerror"))
-                        && self.refuses_sender())
+                let unknown = self.says("userunknown")
+                    || self.says("hostunknown")
+                    || self.says("access denied");
+                (refuses || unknown)
+                    && match self.cmd() {
+                        Some(Command::MailFrom) => true,
+                        Some(Command::Data) => refuses && !named("userunknown"),
+                        _ => false,
+                    }
             }
             "hostunknown" => {
                 // Our own host refused at the greeting is another matter,
                 // and so is a DNS failure. x.1.2 says the domain does not
                 // exist; x.4.4 only that no route was found, which a
                 // domain without mail exchanger explains better.
-                let ours = matches!(
-                    self.cmd,
-                    Some(Command::Connect | Command::Helo | Command::MailFrom)
-                );
                 let bad_domain = self.e.status.is_some_and(|s| s.get(1..) == Some(".1.2"));
                 let other = self.says("networkerror") || (!bad_domain && self.says("notaccept"));
-                !ours && !other && (named(reason) || self.says(reason))
+                (named(reason) || self.says(reason))
+                    && !other
+                    && !matches!(
+                        self.cmd(),
+                        Some(Command::Connect | Command::Helo | Command::MailFrom)
+                    )
             }
             "spamdetected" => {
                 self.e.status.is_some()
-                    && (named(reason) || (!Command::before_data(self.cmd) && self.says(reason)))
+                    && (named(reason) || (self.says(reason) && !Command::before_data(self.cmd())))
             }
             _ => named(reason) || self.says(reason),
         }
@@ -325,7 +342,7 @@ impl Case<'_> {
         if self.e.action == DsnAction::Delayed {
             return Some("expired");
         }
-        if self.cmd == Some(Command::Helo) {
+        if self.cmd() == Some(Command::Helo) {
             return Some("blocked");
         }
         self.hits.vaguely()

@@ -346,28 +346,27 @@ pub fn squeeze_lower(text: &str) -> String {
     if !text.is_ascii() {
         return squeeze_lower_unicode(text);
     }
-    // ASCII, the usual case: copy runs of non-space bytes whole, then
-    // lowercase the lot at once.
-    let bytes = text.as_bytes();
-    let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let spaces = bytes[i..]
-            .iter()
-            .take_while(|b| b.is_ascii_whitespace() || **b == 0x0b)
-            .count();
-        i += spaces;
-        if spaces > 0 && !out.is_empty() && i < bytes.len() {
-            out.push(b' ');
-        }
-        let word = bytes[i..]
-            .iter()
-            .take_while(|b| !(b.is_ascii_whitespace() || **b == 0x0b))
-            .count();
-        out.extend_from_slice(&bytes[i..i + word]);
-        i += word;
-    }
+    // ASCII, the usual case: copy and lowercase the lot at once, then close
+    // up the whitespace in place.
+    let mut out = text.as_bytes().to_vec();
     out.make_ascii_lowercase();
+    let mut kept = 0;
+    let mut space = false;
+    for read in 0..out.len() {
+        let b = out[read];
+        if b.is_ascii_whitespace() || b == 0x0b {
+            space = kept > 0;
+            continue;
+        }
+        if space {
+            out[kept] = b' ';
+            kept += 1;
+            space = false;
+        }
+        out[kept] = b;
+        kept += 1;
+    }
+    out.truncate(kept);
     String::from_utf8(out).unwrap_or_default()
 }
 
