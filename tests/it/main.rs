@@ -11,6 +11,7 @@ mod delivery_faults;
 mod digest_schedule;
 mod dkim;
 mod email_loop;
+mod fuzz_properties;
 mod inbound_edges;
 mod inbound_trust;
 mod ingest_corpora;
