@@ -16,6 +16,7 @@ mod autoreply;
 mod bounce;
 mod dsn;
 mod mta_text;
+mod note;
 mod original;
 mod reason;
 mod ses;
@@ -189,7 +190,7 @@ pub fn classify_raw(raw: &[u8], envelope_from: Option<&str>) -> Classification {
 /// returns or quotes, if it can be found.
 pub fn original_message_id(message: &Message<'_>) -> Option<String> {
     let body = text::body_text(message);
-    original::find(message, mta_text::split_original(&body).1).message_id
+    original::find(message, note::split_original(&body).1).message_id
 }
 
 fn strip_mbox_from_line(raw: &[u8]) -> &[u8] {

@@ -16,10 +16,11 @@
 //! Rounds alternate the three; figures are medians of messages per second
 //! (per CPU second of the measuring thread for the in-memory two, so a
 //! busy neighbour does not skew their ratio; wall time for ingest, which
-//! waits on SQLite), with each throughput as a ratio of bare parsing. Messages with the same
-//! Message-ID are measured once, so ingest never short-cuts a duplicate.
+//! waits on SQLite), with each throughput as a ratio of bare parsing.
+//! Messages with the same Message-ID are measured once, so ingest never
+//! short-cuts a duplicate.
 //! `GAZETTE_BENCH_ROUNDS` (default 5) changes the number of rounds;
-//! `GAZETTE_BENCH_ONLY=bare|understand|ingest` runs one measurement.
+//! `GAZETTE_BENCH_ONLY` selects a profiling aid instead (see [`profile`]).
 
 #[path = "../it/common/mod.rs"]
 mod common;
@@ -40,6 +41,10 @@ fn main() {
         println!("skipped: no corpus messages in {}", root.display());
         return;
     }
+    let only = std::env::var("GAZETTE_BENCH_ONLY").unwrap_or_default();
+    if !only.is_empty() {
+        return profile(&only, &messages);
+    }
     let rounds = std::env::var("GAZETTE_BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -51,88 +56,10 @@ fn main() {
         .build()
         .unwrap();
     let (mut bare, mut understood, mut ingested) = (Vec::new(), Vec::new(), Vec::new());
-    // `GAZETTE_BENCH_ONLY=understand` (or `bare`, `ingest`) runs one
-    // measurement alone, for a profiler.
-    let only = std::env::var("GAZETTE_BENCH_ONLY").unwrap_or_default();
-    let run = |name: &str| only.is_empty() || only == name;
     for _ in 0..rounds {
-        if run("bare") {
-            bare.push(repeat_for(&messages, bare_parse));
-        }
-        if run("parse_message") {
-            understood.push(repeat_for(&messages, |raw| {
-                black_box(parse_message(raw));
-            }));
-        }
-        if run("judge") {
-            understood.push(repeat_for(&messages, |raw| {
-                if let Some(m) = parse_message(raw) {
-                    black_box(judge(&m, None));
-                }
-            }));
-        }
-        if run("trim") {
-            understood.push(repeat_for(&messages, |raw| {
-                if let Some(m) = parse_message(raw) {
-                    black_box(gazette::inbound::body::reply(&m));
-                }
-            }));
-        }
-        if run("understand") {
-            understood.push(repeat_for(&messages, understand));
-        }
-        if run("ingest") {
-            ingested.push(rt.block_on(ingest(&messages)));
-        }
-    }
-    if let Some(path) = only.strip_prefix("file:") {
-        let raw = std::fs::read(path).unwrap();
-        for _ in 0..20_000 {
-            understand(&raw);
-        }
-        return;
-    }
-    if only == "slowest" {
-        for m in &messages {
-            understand(m);
-        }
-        let mut per: Vec<(f64, f64, usize, String)> = messages
-            .iter()
-            .map(|m| {
-                let t = Instant::now();
-                for _ in 0..20 {
-                    bare_parse(m);
-                }
-                let b = t.elapsed().as_secs_f64();
-                let t = Instant::now();
-                for _ in 0..20 {
-                    understand(m);
-                }
-                let u = t.elapsed().as_secs_f64();
-                let subject = parse_message(m)
-                    .and_then(|p| p.subject().map(str::to_string))
-                    .unwrap_or_default();
-                (u - b, b, m.len(), subject)
-            })
-            .collect();
-        let total: f64 = per.iter().map(|p| p.0).sum();
-        per.sort_by(|a, b| b.0.total_cmp(&a.0));
-        for (extra, bare, len, subject) in per.iter().take(25) {
-            println!(
-                "{:6.1}% extra {:7.1}us bare {:7.1}us {len:7} {subject:.50}",
-                100.0 * extra / total,
-                extra * 5e4,
-                bare * 5e4
-            );
-        }
-        return;
-    }
-    if !only.is_empty() {
-        println!(
-            "{only} alone: {:.0} msg/s",
-            median([bare, understood, ingested].concat())
-        );
-        return;
+        bare.push(repeat_for(&messages, bare_parse));
+        understood.push(repeat_for(&messages, understand));
+        ingested.push(rt.block_on(ingest(&messages)));
     }
     let (bare, understood, ingested) = (median(bare), median(understood), median(ingested));
     let bytes: usize = messages.iter().map(Vec::len).sum();
@@ -146,6 +73,72 @@ fn main() {
     println!("  gazette ingest: + store and act on SQLite:    {ingested:>9.0} msg/s");
     println!("  in memory / bare parse: {:>6.2}", understood / bare);
     println!("  ingest    / bare parse: {:>6.3}", ingested / bare);
+}
+
+/// Profiling aids: one measurement alone (`bare`, `judge` for the
+/// classifier without trimming, `understand`), the messages costing the
+/// classifier most beyond their parse (`slowest`), or one file understood
+/// 20,000 times for a profiler (`file:PATH`).
+fn profile(only: &str, messages: &[Vec<u8>]) {
+    if let Some(path) = only.strip_prefix("file:") {
+        let raw = std::fs::read(path).expect("readable file");
+        for _ in 0..20_000 {
+            understand(&raw);
+        }
+        return;
+    }
+    if only == "slowest" {
+        return slowest(messages);
+    }
+    let work: fn(&[u8]) = match only {
+        "bare" => bare_parse,
+        "understand" => understand,
+        "judge" => |raw| {
+            if let Some(m) = parse_message(raw) {
+                black_box(judge(&m, None));
+            }
+        },
+        other => {
+            println!("GAZETTE_BENCH_ONLY={other}: unknown; bare, judge, understand, slowest or file:PATH");
+            return;
+        }
+    };
+    println!("{only} alone: {:.0} msg/s", repeat_for(messages, work));
+}
+
+/// The 25 messages whose understanding costs most beyond their parse.
+fn slowest(messages: &[Vec<u8>]) {
+    for m in messages {
+        understand(m);
+    }
+    let time = |work: fn(&[u8]), m: &[u8]| {
+        let start = Instant::now();
+        for _ in 0..20 {
+            work(m);
+        }
+        start.elapsed().as_secs_f64() / 20.0
+    };
+    let mut per: Vec<(f64, f64, usize, String)> = messages
+        .iter()
+        .map(|m| {
+            let bare = time(bare_parse, m);
+            let extra = time(understand, m) - bare;
+            let subject = parse_message(m)
+                .and_then(|p| p.subject().map(str::to_string))
+                .unwrap_or_default();
+            (extra, bare, m.len(), subject)
+        })
+        .collect();
+    let total: f64 = per.iter().map(|p| p.0).sum();
+    per.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for (extra, bare, len, subject) in per.iter().take(25) {
+        println!(
+            "{:5.1}% +{:7.1}us (parse {:7.1}us) {len:7} bytes {subject:.50}",
+            100.0 * extra / total,
+            extra * 1e6,
+            bare * 1e6
+        );
+    }
 }
 
 /// Every corpus message once per Message-ID (messages without one are
