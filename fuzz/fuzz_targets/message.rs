@@ -2,6 +2,8 @@
 //! `fuzz/checks.rs`).
 #![no_main]
 
+// Each target uses one of the checks.
+#[allow(dead_code)]
 #[path = "../checks.rs"]
 mod checks;
 
