@@ -303,7 +303,7 @@ const FAILED: &[&str] = &[
 /// order: a note's start is read once for all three.
 static WORDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
     AhoCorasick::builder()
-        .kind(Some(AhoCorasickKind::DFA))
+        .kind(Some(AhoCorasickKind::ContiguousNFA))
         .build(BODY_PHRASES.iter().chain(DELAYED).chain(FAILED))
         .expect("report word automaton")
 });

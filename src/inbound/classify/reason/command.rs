@@ -128,7 +128,7 @@ static COMMANDS: LazyLock<(AhoCorasick, Vec<(Command, bool)>)> = LazyLock::new(|
         }
     }
     let automaton = AhoCorasick::builder()
-        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+        .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
         .build(&patterns)
         .expect("command automaton");
     (automaton, commands)

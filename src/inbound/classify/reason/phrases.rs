@@ -393,8 +393,11 @@ static INDEX: LazyLock<Index> = LazyLock::new(|| {
     for (i, (_, _, parts)) in phrases.iter().enumerate() {
         opened_by[parts[0]].push(i);
     }
+    // A contiguous NFA, not a DFA: building a DFA of these phrases takes
+    // ~10 ms, paid by every one-shot `gazette ingest` or `inspect`, for
+    // about 3% more throughput in a long run.
     let automaton = AhoCorasick::builder()
-        .kind(Some(AhoCorasickKind::DFA))
+        .kind(Some(AhoCorasickKind::ContiguousNFA))
         .build(&patterns)
         .expect("phrase automaton");
     Index {
