@@ -75,13 +75,20 @@ struct Stored {
 }
 
 async fn show(ctx: &Ctx, id: i64, explain: bool, raw_only: bool) -> anyhow::Result<i32> {
-    let (Some(row), Some(raw)) = (
-        ctx.store.inbound(id).await?,
-        ctx.store.inbound_raw(id).await?,
-    ) else {
+    let Some(row) = ctx.store.inbound(id).await? else {
         anyhow::bail!("no inbound message #{id}; `gazette inbound list` shows them");
     };
+    // A message's raw bytes may be gone while its row stays (retention).
+    let raw = ctx.store.inbound_raw(id).await?;
     if explain {
+        let Some(raw) = raw else {
+            anyhow::bail!(
+                "inbound message #{id} ({}, {}: {}) no longer has its raw bytes to explain",
+                row.status,
+                row.kind,
+                row.reason
+            );
+        };
         let stored = Stored {
             explanation: crate::inbound::explain::explain(&raw, row.mail_from.as_deref()),
             id,
@@ -106,6 +113,12 @@ async fn show(ctx: &Ctx, id: i64, explain: bool, raw_only: bool) -> anyhow::Resu
             one_line(&row.reason.to_string())
         )?;
     }
-    out.write_all(&raw)?;
+    match raw {
+        Some(raw) => out.write_all(&raw)?,
+        None if raw_only => {
+            anyhow::bail!("inbound message #{id} no longer has its raw bytes")
+        }
+        None => writeln!(out, "\n(the raw message is no longer kept)")?,
+    }
     Ok(0)
 }
