@@ -7,6 +7,11 @@ use gazette::config::Config;
 
 fn main() {
     let cli = Cli::parse();
+    // `inspect` reads no configuration: a broken gazette.toml must not stop
+    // an operator from asking how a message is understood.
+    if let gazette::cli::Cmd::Inspect(args) = &cli.command {
+        std::process::exit(gazette::cli::inspect(args));
+    }
     let config = match Config::load() {
         Ok(c) => {
             for w in &c.warnings {

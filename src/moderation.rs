@@ -107,7 +107,7 @@ async fn read(ctx: &Ctx, list: &List, row: &HeldRow) -> anyhow::Result<Option<He
         },
         _ => return Ok(None),
     };
-    let mut body = crate::inbound::act::body_text(&msg);
+    let mut body = crate::inbound::body::answer_text(&msg);
     if body.trim().is_empty() && kind == HeldKind::Question {
         body = msg
             .body_text(0)

@@ -41,6 +41,17 @@ pub enum Cmd {
     /// Inspect received mail: what was held, ignored or rejected, and why.
     #[command(subcommand)]
     Inbound(InboundCmd),
+    /// Print how gazette understands one message, as JSON: its class, the reply text it would post or the recipients a report is about, and which signals decided. Reads no database and no configuration.
+    Inspect(InspectArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// The message file (default: stdin).
+    pub file: Option<PathBuf>,
+    /// The envelope sender as an MTA would give it (`<>` or "" for the null sender); default: the Return-Path header.
+    #[arg(long)]
+    pub sender: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -289,10 +300,16 @@ pub enum InboundCmd {
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
-    /// The raw message as received (with our Return-Path and Received lines).
+    /// One message: its status, kind and reason, then the raw message as received (with our Received line).
     Show {
         /// The id `gazette inbound list` shows.
         id: i64,
+        /// Print how gazette understands it now, as `gazette inspect` does, with its stored status, kind and reason, as JSON.
+        #[arg(long, conflicts_with = "raw")]
+        explain: bool,
+        /// Only the raw message, byte for byte (to save or forward it).
+        #[arg(long)]
+        raw: bool,
     },
     /// Handle again messages that failed too often (`inbound list --status failed`): one by id, or all with --all.
     Retry {

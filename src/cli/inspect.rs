@@ -85,10 +85,71 @@ pub(super) async fn inbound(ctx: &Ctx, c: InboundCmd) -> anyhow::Result<i32> {
                 if n == 1 { "it" } else { "them" }
             );
         }
-        InboundCmd::Show { id } => match ctx.store.inbound_raw(id).await? {
-            Some(raw) => std::io::stdout().write_all(&raw)?,
-            None => anyhow::bail!("no inbound message #{id}; `gazette inbound list` shows them"),
-        },
+        InboundCmd::Show { id, explain, raw } => return show(ctx, id, explain, raw).await,
+    }
+    Ok(0)
+}
+
+/// A stored message as `gazette inspect` explains it, with what the
+/// pipeline recorded when it handled it.
+#[derive(serde::Serialize)]
+struct Stored {
+    #[serde(flatten)]
+    explanation: crate::inbound::explain::Explanation,
+    id: i64,
+    status: String,
+    kind: String,
+    reason: String,
+}
+
+async fn show(ctx: &Ctx, id: i64, explain: bool, raw_only: bool) -> anyhow::Result<i32> {
+    let Some(row) = ctx.store.inbound(id).await? else {
+        anyhow::bail!("no inbound message #{id}; `gazette inbound list` shows them");
+    };
+    // A message's raw bytes may be gone while its row stays (retention).
+    let raw = ctx.store.inbound_raw(id).await?;
+    if explain {
+        let Some(raw) = raw else {
+            anyhow::bail!(
+                "inbound message #{id} ({}, {}: {}) no longer has its raw bytes to explain",
+                row.status,
+                row.kind,
+                row.reason
+            );
+        };
+        let stored = Stored {
+            explanation: crate::inbound::explain::explain(&raw, row.mail_from.as_deref()),
+            id,
+            status: row.status.to_string(),
+            kind: row.kind.to_string(),
+            reason: row.reason.to_string(),
+        };
+        return Ok(super::explain::print_json(&stored));
+    }
+    let mut out = std::io::stdout().lock();
+    if !raw_only {
+        // Header fields, so the output is still a message `gazette inspect` reads.
+        let one_line = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        writeln!(
+            out,
+            "X-Gazette-Inbound: #{id}, status {}, kind {}",
+            row.status, row.kind
+        )?;
+        writeln!(
+            out,
+            "X-Gazette-Reason: {}",
+            one_line(&row.reason.to_string())
+        )?;
+    }
+    match raw {
+        Some(raw) => out.write_all(&raw)?,
+        None if raw_only => {
+            anyhow::bail!("inbound message #{id} no longer has its raw bytes")
+        }
+        None => writeln!(
+            out,
+            "\n(the raw message is no longer kept: GAZETTE_KEEP_RAW_DAYS deletes the bytes of mail handled long ago)"
+        )?,
     }
     Ok(0)
 }

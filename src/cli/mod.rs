@@ -4,12 +4,14 @@
 
 mod args;
 mod digest;
+mod explain;
 mod ingest;
 mod inspect;
 mod lists;
 mod members;
 
 pub use args::*;
+pub use explain::inspect;
 
 use crate::app::{Ctx, List};
 use crate::config::Config;
@@ -30,6 +32,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<i32> {
         Cmd::Digest(c) => digest::run(&Ctx::open_existing(config).await?, c).await,
         Cmd::Outbox(c) => inspect::outbox(&Ctx::open_existing(config).await?, c).await,
         Cmd::Inbound(c) => inspect::inbound(&Ctx::open_existing(config).await?, c).await,
+        Cmd::Inspect(args) => Ok(explain::inspect(&args)),
     }
 }
 

@@ -16,9 +16,11 @@ mod autoreply;
 mod bounce;
 mod dsn;
 mod mta_text;
+mod note;
 mod original;
 mod reason;
 mod ses;
+mod status;
 mod text;
 
 use mail_parser::{Message, MessageParser};
@@ -99,28 +101,54 @@ pub struct Complaint {
     pub client_request: bool,
 }
 
+/// A classification with the signals that decided it, in words, as
+/// `gazette inspect` shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub class: Classification,
+    pub signals: Vec<String>,
+}
+
 /// Classifies a parsed message. `envelope_from` is the SMTP MAIL FROM when
 /// known (`Some("")` for the null sender `<>`); with `None` the
 /// Return-Path header, if any, stands in for it.
 pub fn classify(message: &Message<'_>, envelope_from: Option<&str>) -> Classification {
+    judge(message, envelope_from).class
+}
+
+/// [`classify`], saying why.
+pub fn judge(message: &Message<'_>, envelope_from: Option<&str>) -> Verdict {
+    let verdict = |class, signals| Verdict { class, signals };
     if message.parts.is_empty() {
-        return Classification::Ordinary;
+        return verdict(
+            Classification::Ordinary,
+            vec!["the message is empty".into()],
+        );
     }
     let null_sender = is_null_sender(message, envelope_from);
-    if let Some(c) = arf::complaint(message).or_else(|| arf::client_unsubscribe(message)) {
-        return Classification::Complaint(c);
+    if let Some((c, why)) = arf::complaint(message).or_else(|| arf::client_unsubscribe(message)) {
+        return verdict(Classification::Complaint(c), vec![why]);
     }
+    let ses = || vec!["Amazon SES notification".to_string()];
     match ses::event(message) {
-        Some(ses::Event::Bounce(report)) => return Classification::Bounce(report),
-        Some(ses::Event::Complaint(c)) => return Classification::Complaint(c),
+        Some(ses::Event::Bounce(report)) => return verdict(Classification::Bounce(report), ses()),
+        Some(ses::Event::Complaint(c)) => return verdict(Classification::Complaint(c), ses()),
         None => {}
     }
-    if let Some(report) = bounce::report(message, null_sender) {
-        return Classification::Bounce(report);
+    if let Some((report, signals)) = bounce::report(message, null_sender) {
+        return verdict(Classification::Bounce(report), signals);
     }
     match autoreply::detect(message, null_sender) {
-        Some(reason) => Classification::AutoReply { reason },
-        None => Classification::Ordinary,
+        Some(reason) => verdict(
+            Classification::AutoReply {
+                reason: reason.clone(),
+            },
+            vec![reason],
+        ),
+        None => verdict(
+            Classification::Ordinary,
+            vec!["no delivery report, feedback report or automatic-reply signal".into()],
+        ),
     }
 }
 
@@ -128,21 +156,23 @@ pub fn classify(message: &Message<'_>, envelope_from: Option<&str>) -> Classific
 /// `From ` line, reads CR-only line endings, and turns mail-parser's
 /// panics on some malformed multiparts ("Invalid part ID, could not find
 /// multipart", seen in 0.11) into `None`, so no input can take a listener
-/// or `gazette ingest` down.
-pub fn parse_message(raw: &[u8]) -> Option<Message<'static>> {
+/// or `gazette ingest` down. The message borrows `raw` (no copy), except
+/// for CR-only input, which is rewritten first.
+pub fn parse_message(raw: &[u8]) -> Option<Message<'_>> {
     let raw = strip_mbox_from_line(raw);
     // Old Macintosh line endings (CR only): mail-parser knows LF and CRLF.
-    let unix;
-    let raw = if raw.contains(&b'\r') && !raw.contains(&b'\n') {
-        unix = raw
+    if raw.contains(&b'\r') && !raw.contains(&b'\n') {
+        let unix: Vec<u8> = raw
             .iter()
             .map(|&b| if b == b'\r' { b'\n' } else { b })
-            .collect::<Vec<u8>>();
-        &unix[..]
-    } else {
-        raw
-    };
-    std::panic::catch_unwind(|| MessageParser::default().parse(raw).map(Message::into_owned))
+            .collect();
+        return parse(&unix).map(Message::into_owned);
+    }
+    parse(raw)
+}
+
+fn parse(bytes: &[u8]) -> Option<Message<'_>> {
+    std::panic::catch_unwind(|| MessageParser::default().parse(bytes))
         .ok()
         .flatten()
 }
@@ -160,7 +190,7 @@ pub fn classify_raw(raw: &[u8], envelope_from: Option<&str>) -> Classification {
 /// returns or quotes, if it can be found.
 pub fn original_message_id(message: &Message<'_>) -> Option<String> {
     let body = text::body_text(message);
-    original::find(message, mta_text::split_original(&body).1).message_id
+    original::find(message, note::split_original(&body).1).message_id
 }
 
 fn strip_mbox_from_line(raw: &[u8]) -> &[u8] {

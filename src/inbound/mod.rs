@@ -4,7 +4,9 @@
 
 pub mod act;
 pub mod auth;
+pub mod body;
 pub mod classify;
+pub mod explain;
 pub mod listener;
 pub mod pipeline;
 pub mod smtp;

@@ -27,6 +27,21 @@ pub(crate) fn is_attribution(line: &str) -> bool {
         || someone_via_something_wrote(line)
         || someone_wrote(line)
         || posted_by_on_date(line)
+        || attribution_with_inline_quote(line)
+}
+
+/// Yahoo Mail's plain text flattens the quote into its attribution's line:
+/// "  On Tue, Mar 3, 2026 at 10:15, Ann<ann@x.org> wrote:   When is …".
+/// An address and a clock time before "wrote:" make it one.
+fn attribution_with_inline_quote(line: &str) -> bool {
+    let s = skip_while(line, is_blank);
+    let Some(rest) = strip_phrase_ci(s, "On").and_then(|r| r.strip_prefix(is_blank)) else {
+        return false;
+    };
+    rest.match_indices(" wrote:").any(|(at, _)| {
+        let head = &rest[..at];
+        has_email(head) && has_clock_time(head)
+    })
 }
 
 /// What may follow the closing verb of an attribution.

@@ -174,6 +174,22 @@ pub(crate) fn is_signature(line: &str) -> bool {
         || s.ends_with("から送信")
 }
 
+/// A dash glued to a name, "-Ann" or "-Abhishek Kona": how many people
+/// sign off a short reply. Only the last line of a reply counts (see
+/// [`super::trim_reply`]); "- item" with a space is a list, not a name.
+pub(crate) fn is_sign_off(line: &str) -> bool {
+    let s = line.trim();
+    let Some(name) = s.strip_prefix('-') else {
+        return false;
+    };
+    name.chars().next().is_some_and(char::is_alphabetic)
+        && name.chars().count() <= 40
+        && name.split_whitespace().count() <= 4
+        && name
+            .chars()
+            .all(|c| c.is_alphabetic() || matches!(c, ' ' | '.' | '\'' | '-'))
+}
+
 /// "Sent from my iPhone", "(Sent from mobile device)", "<<sent by galaxy>>".
 /// A continuation after a comma must be an apology ("please excuse typos"),
 /// so that "Sent from my desk, is much easier…" stays the member's text.

@@ -41,7 +41,8 @@ pub fn trim_reply(body: &str) -> Trimmed {
     let lines = normalize::normalize(body);
     let mut kinds: Vec<u8> = lines.iter().map(|l| classify::classify(l)).collect();
     classify::mark_enclosed_quotes(&lines, &mut kinds);
-    let kept = layout::select(&kinds);
+    let mut kept = layout::select(&kinds);
+    drop_sign_off(&lines, &mut kept);
     let mut is_kept = vec![false; lines.len()];
     for &i in &kept {
         is_kept[i] = true;
@@ -55,6 +56,23 @@ pub fn trim_reply(body: &str) -> Trimmed {
     Trimmed {
         text: join_lines(text),
         elided: join_lines(elided),
+    }
+}
+
+/// A "-Name" sign-off ending the reply, after a blank line, goes with the
+/// signature.
+fn drop_sign_off(lines: &[String], kept: &mut Vec<usize>) {
+    let filled: Vec<usize> = kept
+        .iter()
+        .copied()
+        .filter(|&i| !lines[i].chars().all(scan::is_blank))
+        .collect();
+    let [.., before, last] = filled[..] else {
+        return;
+    };
+    let blank_between = (before + 1..last).any(|i| lines[i].chars().all(scan::is_blank));
+    if blank_between && markers::is_sign_off(&lines[last]) {
+        kept.retain(|&i| i < last);
     }
 }
 

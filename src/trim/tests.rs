@@ -210,6 +210,71 @@ fn attributions_in_many_languages() {
     }
 }
 
+/// Replies as mobile and desktop clients write them, with the text each
+/// must keep: iOS Mail (quoted with or without "> "), Android and Samsung,
+/// Outlook mobile and desktop in several languages, Sparrow, Spark,
+/// Airmail, Thunderbird, Yahoo (which flattens the quote into the
+/// attribution's line), and localized attributions.
+#[test]
+fn replies_from_many_clients() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("airmail", "Friday is better.\n\nOn 3 March 2026 at 10:15:32, Ann Smith (ann@example.com) wrote:\n\nThursday or Friday?\n", "Friday is better."),
+        ("android_gmail", "Thursday.\n\nOn Tue, Mar 3, 2026, 10:15 Ann Smith <ann@example.com> wrote:\n\n> When is the meeting?\n>\n", "Thursday."),
+        ("dutch", "Ja, donderdag.\n\nOp di 3 mrt. 2026 om 10:15 schreef Ann Smith <ann@example.com>:\n\n> Wanneer is de vergadering?\n", "Ja, donderdag."),
+        ("french", "Oui, c'est prévu pour jeudi.\n\nLe mar. 3 mars 2026 à 10:15, Ann Smith <ann@example.com> a écrit :\n\n> Quand est la réunion ?\n", "Oui, c'est prévu pour jeudi."),
+        ("german", "Ja, das passt.\n\nVon meinem iPhone gesendet\n\nAm 03.03.2026 um 10:15 schrieb Ann Smith <ann@example.com>:\n\nWann ist das Treffen?\n", "Ja, das passt."),
+        ("gmailwrap", "Agreed, the second option is cheaper.\n\nOn Tue, Mar 3, 2026 at 10:15 AM Ann Smith via PM Circle <\npm@lists.example.org> wrote:\n\n> Which vendor should we pick?\n>\n", "Agreed, the second option is cheaper."),
+        ("ios1", "Sounds good, thanks!\n\nSent from my iPhone\n\n> On Mar 3, 2026, at 10:15 AM, Ann Smith <ann@example.com> wrote:\n> \n> Can you send the deck?\n", "Sounds good, thanks!"),
+        ("ios2", "Yes, Thursday works for me.\n\nSent from my iPhone\n\nOn Mar 3, 2026, at 10:15 AM, Ann Smith <ann@example.com> wrote:\n\nCan you send the deck before Thursday?\n\nThanks,\nAnn\n", "Yes, Thursday works for me."),
+        ("iosfr", "Oui, merci.\n\nEnvoyé de mon iPhone\n\nLe 3 mars 2026 à 10:15, Ann Smith <ann@example.com> a écrit :\n\nQuand est la réunion ?\n", "Oui, merci."),
+        ("italian", "Sì, giovedì.\n\nIl giorno mar 3 mar 2026 alle ore 10:15 Ann Smith <ann@example.com> ha\nscritto:\n\n> Quando è la riunione?\n", "Sì, giovedì."),
+        ("japanese", "はい、木曜日です。\n\n2026年3月3日(火) 10:15 Ann Smith <ann@example.com>:\n\n> 会議はいつですか？\n", "はい、木曜日です。"),
+        ("da", "Tak.\n\nFra: Ann Smith <ann@example.com>\nSendt: 3. marts 2026 10:15\nTil: pm@lists.example.org\nEmne: Re: Spørgsmål\n\nHvornår er mødet?\n", "Tak."),
+        ("de", "Danke, das hilft.\n\nVon: Ann Smith <ann@example.com>\nGesendet: Dienstag, 3. März 2026 10:15\nAn: pm@lists.example.org\nBetreff: Re: Frage\n\nWann ist das Treffen?\n", "Danke, das hilft."),
+        ("es", "Gracias.\n\nDe: Ann Smith <ann@example.com>\nEnviado el: martes, 3 de marzo de 2026 10:15\nPara: pm@lists.example.org\nAsunto: Re: Pregunta\n\n¿Cuándo es la reunión?\n", "Gracias."),
+        ("from_replyto", "Thanks for the pointer.\n\nFrom: Ann Smith <ann@example.com>\nReply-To: PM Circle <pm@lists.example.org>\nDate: Tuesday, March 3, 2026 at 10:15 AM\nTo: Dana <dana@example.org>\nSubject: Re: Question\n\nWhen is the meeting?\n", "Thanks for the pointer."),
+        ("from_to_date", "Thanks for the pointer.\n\nFrom: Ann Smith [mailto:ann@example.com]\nSent: Tuesday, March 03, 2026 10:15 AM\nTo: Dana\nCc: PM Circle\nSubject: RE: Question\n\nWhen is the meeting?\n", "Thanks for the pointer."),
+        ("gmail_danish", "Det lyder godt.\n\nDen tir. 3. mar. 2026 kl. 10.15 skrev Ann Smith <ann@example.com>:\n\n> Hvornår er mødet?\n", "Det lyder godt."),
+        ("inbox", "Yes.\n\nSent from my Inbox\nOn Tue, Mar 3, 2026 at 10:15 AM Ann Smith <ann@example.com> wrote:\n> Ready?\n", "Yes."),
+        ("it", "Grazie.\n\nDa: Ann Smith <ann@example.com>\nInviato: martedì 3 marzo 2026 10:15\nA: pm@lists.example.org\nOggetto: Re: Domanda\n\nQuando è la riunione?\n", "Grazie."),
+        ("kindregards", "Use the template on the wiki.\n\nKind regards,\nDana\n\nFrom: Ann Smith <ann@example.com>\nSent: Tuesday, March 3, 2026 10:15 AM\nTo: pm@lists.example.org\nSubject: Question\n\nWhere is the template?\n", "Use the template on the wiki.\n\nKind regards,\nDana"),
+        ("mentionsown", "You can reach me at dana@example.org if needed.\n\nOn Tue, Mar 3, 2026 at 10:15 AM Ann Smith <ann@example.com> wrote:\n> Contact?\n", "You can reach me at dana@example.org if needed."),
+        ("nosigdelim", "Let's do it on Friday.\n\nDana Reyes\nProgram Manager\n\n> Ann wrote earlier\n", "Let's do it on Friday.\n\nDana Reyes\nProgram Manager"),
+        ("onsecond", "Here is my answer.\n\nOn the other hand, consider the budget: we cannot afford both.\n\nOn Tue, Mar 3, 2026 at 10:15 AM, Ann Smith <ann@example.com> wrote:\n> Which one?\n", "Here is my answer.\n\nOn the other hand, consider the budget: we cannot afford both."),
+        ("ptbr", "Obrigado.\n\nDe: Ann Smith <ann@example.com>\nEnviada em: terça-feira, 3 de março de 2026 10:15\nPara: pm@lists.example.org\nAssunto: Re: Pergunta\n\nQuando é a reunião?\n", "Obrigado."),
+        ("ptbr_multi", "Sim.\n\nEm ter., 3 de mar. de 2026 às 10:15, Ann Smith <ann@example.com>\nescreveu:\n\n> Pronto?\n", "Sim."),
+        ("outlookdesk_fr", "Vendredi.\n\nDe : Ann Smith <ann@example.com>\nEnvoyé : mardi 3 mars 2026 10:15\nÀ : pm@lists.example.org\nObjet : Re: Q\n\nJeudi ou vendredi ?\n", "Vendredi."),
+        ("outlookmobile", "Sure, I'll bring it.\n\nGet Outlook for iOS<https://aka.ms/o0ukef>\n________________________________\nFrom: Ann Smith <ann@example.com>\nSent: Tuesday, March 3, 2026 10:15:00 AM\nTo: pm@lists.example.org <pm@lists.example.org>\nSubject: Re: Q\n\nCan you send the deck?\n", "Sure, I'll bring it."),
+        ("russian_ios", "Да, в четверг.\n\nОтправлено с iPhone\n\n> 3 марта 2026 г., в 10:15, Ann Smith <ann@example.com> написал(а):\n> \n> Когда встреча?\n", "Да, в четверг."),
+        ("samsung", "Yes, please do.\n\nSent from my Galaxy\n\n\n-------- Original message --------\nFrom: Ann <ann@example.com>\nDate: 3/3/26 10:15 (GMT-05:00)\nTo: pm@lists.example.org\nSubject: Re: Q\n\nCan you send the deck?\n", "Yes, please do."),
+        ("sigafter", "We moved to two-week sprints last year and never looked back.\n\nBest regards,\nDana Reyes\nProgram Manager | Example Corp\n+1 555 0100\n\nOn Tue, Mar 3, 2026 at 10:15 AM Ann Smith <ann@example.com> wrote:\n> How long are your sprints?\n", "We moved to two-week sprints last year and never looked back.\n\nBest regards,\nDana Reyes\nProgram Manager | Example Corp\n+1 555 0100"),
+        ("spanish", "Sí, el jueves.\n\nEl mar, 3 mar 2026 a las 10:15, Ann Smith (<ann@example.com>) escribió:\n\n> ¿Cuándo es la reunión?\n", "Sí, el jueves."),
+        ("spark", "Friday is better.\nOn 3 Mar 2026, 10:15 +0100, Ann Smith <ann@example.com>, wrote:\n> Thursday or Friday?\n", "Friday is better."),
+        ("sparrow", "We use a RACI chart for that.\n\n--\nAnn Smith\nSent with Sparrow (http://www.sparrowmailapp.com/?sig)\n\nOn Tuesday, March 3, 2026 at 10:15 AM, Bob Jones wrote:\n\n> How do you assign owners?\n", "We use a RACI chart for that."),
+        ("sparrow2", "We use a RACI chart for that.\n\nOn Tuesday, 3 March 2026 at 10:15, Bob Jones wrote:\n> How do you assign owners?\n> \n> Bob\n", "We use a RACI chart for that."),
+        ("thunderbird", "Friday.\n\nOn 03/03/2026 10:15, Ann Smith wrote:\n> Thursday or Friday?\n", "Friday."),
+        ("wrotelonely", "Friday.\n\nAnn Smith <ann@example.com> wrote:\n> Thursday or Friday?\n", "Friday."),
+        ("yahoo", "Thursday works.\n\nSent from Yahoo Mail on Android\n\n  On Tue, Mar 3, 2026 at 10:15, Ann Smith<ann@example.com> wrote:   When is the meeting?\n", "Thursday works."),
+    ];
+    for (client, body, want) in cases {
+        assert_eq!(text(body), *want, "{client}");
+    }
+}
+
+#[test]
+fn a_dash_sign_off_ends_with_the_signature() {
+    let got = trim_reply("Use the bulk API.\n\n-Ann\n\nOn Mon, 2 Mar 2026 at 09:00, Bob <bob@example.com> wrote:\n> How?\n");
+    assert_eq!(got.text, "Use the bulk API.");
+    assert!(got.elided.starts_with("-Ann"));
+    // A list item, a dash in a sentence, or a lone line are the member's.
+    assert_eq!(text("Steps:\n\n- one\n\n- two"), "Steps:\n\n- one\n\n- two");
+    assert_eq!(
+        text("Try it.\n\n-v prints more: use it"),
+        "Try it.\n\n-v prints more: use it"
+    );
+    assert_eq!(text("-Ann"), "-Ann");
+}
+
 #[test]
 fn attribution_without_quote_marks_cuts_the_rest() {
     let body =

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod bounce_formats;
 mod classify_corpora;
 mod classify_fuzz;
 mod cli;
@@ -14,10 +15,12 @@ mod doors;
 mod editor_browser;
 mod editor_http;
 mod email_loop;
+mod fuzz_properties;
 mod inbound_edges;
 mod inbound_pipeline;
 mod inbound_trust;
 mod ingest_corpora;
+mod inspect;
 mod leaks;
 mod members;
 mod notice_budgets;

@@ -12,8 +12,6 @@
 mod posting;
 mod reports;
 
-pub use posting::body_text;
-
 use super::auth::trust::{self, Author};
 use super::auth::Authentication;
 use super::classify::{classify, Classification};
@@ -216,7 +214,7 @@ async fn ordinary(
             "mail to a bounce address that is not a delivery report",
         )),
         Command::Approve(_) | Command::Reject(_) => {
-            let note = body_text(msg);
+            let note = crate::inbound::body::answer_text(msg);
             Ok(
                 match crate::moderation::by_mail(ctx, list, &command, &from, &note).await? {
                     Ok(decided) => ordinary_outcome(

@@ -13,7 +13,7 @@ use crate::store::inbound::Outcome;
 use crate::store::members::MemberRow;
 use crate::store::posts::QuestionRow;
 use crate::store::{InboundStatus, OutboxKind, StoredEnum};
-use mail_parser::{Message, PartType};
+use mail_parser::Message;
 
 /// Mail to the list address: a new question, or a reply that belongs to
 /// an existing thread.
@@ -50,14 +50,7 @@ pub(super) async fn post(
     if let Some(kind) = refs.iter().find_map(|r| our_message_kind(list, r)) {
         return reply_to_robot(ctx, list, &member, &subject, kind, inbound_id).await;
     }
-    let text = raw_text(msg);
-    // A forwarded question is all quote: keep it whole rather than empty.
-    let trimmed = crate::trim::trim_reply(&text).text;
-    let body = if trimmed.trim().is_empty() {
-        text.trim().to_string()
-    } else {
-        trimmed
-    };
+    let body = crate::inbound::body::question_text(msg);
     if body.is_empty() {
         return Ok(ordinary_outcome(
             list,
@@ -287,7 +280,7 @@ async fn answer(
             format!("the same message was already posted as answer {id} (it reached several list addresses)"),
         ));
     }
-    let body = body_text(msg);
+    let body = crate::inbound::body::answer_text(msg);
     if body.is_empty() {
         let why = "it has no text of its own, only quoted text or a signature. Write your answer above the quoted text and send it again.";
         tell_held(
@@ -347,34 +340,6 @@ async fn tell_held(
     )
     .await?;
     Ok(())
-}
-
-/// Everything the member wrote: every text part in order (HTML converted
-/// when there is no text), as sent.
-fn raw_text(msg: &Message<'_>) -> String {
-    let texts = |ids: &[u32], html: bool| -> Vec<String> {
-        ids.iter()
-            .filter_map(|&i| match &msg.part(i)?.body {
-                PartType::Text(t) if !html => Some(t.to_string()),
-                PartType::Html(h) if html => Some(crate::trim::html_to_text(h)),
-                _ => None,
-            })
-            .collect()
-    };
-    let plain = texts(&msg.text_body, false);
-    if !plain.is_empty() {
-        return plain.join("\n\n");
-    }
-    let html = texts(&msg.html_body, true);
-    if !html.is_empty() {
-        return html.join("\n\n");
-    }
-    msg.body_text(0).map(|t| t.into_owned()).unwrap_or_default()
-}
-
-/// What the member wrote, without quoted history or signature.
-pub fn body_text(msg: &Message<'_>) -> String {
-    crate::trim::trim_reply(&raw_text(msg)).text
 }
 
 /// The most Message-IDs of `References` looked up: a reply names its

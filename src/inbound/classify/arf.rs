@@ -14,12 +14,17 @@ use super::text::{
 use super::Complaint;
 use mail_parser::Message;
 
-/// The complaint `message` carries, if it is a feedback report.
-pub fn complaint(message: &Message<'_>) -> Option<Complaint> {
+/// The complaint `message` carries, if it is a feedback report, with the
+/// signal that says so.
+pub fn complaint(message: &Message<'_>) -> Option<(Complaint, String)> {
     let is_report =
         root_content_param(message, "report-type").is_some_and(|t| t == "feedback-report");
     if !is_report && !has_part(message, "message", &["feedback-report"]) {
-        return jmrp(message);
+        return jmrp(message).map(|c| {
+            let why =
+                "Outlook.com junk-mail report (X-HmXmrOriginalRecipient in the reported message)";
+            (c, why.to_string())
+        });
     }
     let fields = message
         .parts
@@ -54,15 +59,18 @@ pub fn complaint(message: &Message<'_>) -> Option<Complaint> {
     for a in &original.from {
         push_unique(&mut senders, a.clone());
     }
-    Some(Complaint {
-        feedback_type: feedback_type.unwrap_or_else(|| "abuse".to_string()),
+    let feedback_type = feedback_type.unwrap_or_else(|| "abuse".to_string());
+    let why = format!("feedback report (RFC 5965), Feedback-Type: {feedback_type}");
+    let complaint = Complaint {
+        feedback_type,
         original_recipient: recipients.first().cloned(),
         original_mail_from: mail_from.or_else(|| original.from.first().cloned()),
         original_recipients: recipients,
         original_message_id: original.message_id,
         original_senders: senders,
         client_request: false,
-    })
+    };
+    Some((complaint, why))
 }
 
 fn push_unique(list: &mut Vec<String>, address: String) {
@@ -88,8 +96,9 @@ fn jmrp(message: &Message<'_>) -> Option<Complaint> {
     })
 }
 
-/// An automatic unsubscribe request sent by the recipient's mail client.
-pub fn client_unsubscribe(message: &Message<'_>) -> Option<Complaint> {
+/// An automatic unsubscribe request sent by the recipient's mail client,
+/// with the signal that says so.
+pub fn client_unsubscribe(message: &Message<'_>) -> Option<(Complaint, String)> {
     let automatic =
         header(message, "Auto-Submitted").is_some_and(|v| !v.trim().eq_ignore_ascii_case("no"));
     if !automatic
@@ -101,7 +110,7 @@ pub fn client_unsubscribe(message: &Message<'_>) -> Option<Complaint> {
         return None;
     }
     let from = original::addresses(message.from()).into_iter().next()?;
-    Some(Complaint {
+    let complaint = Complaint {
         feedback_type: "opt-out".to_string(),
         original_recipient: Some(from.clone()),
         original_mail_from: None,
@@ -109,5 +118,7 @@ pub fn client_unsubscribe(message: &Message<'_>) -> Option<Complaint> {
         original_message_id: None,
         original_senders: Vec::new(),
         client_request: true,
-    })
+    };
+    let why = "a mail client's automatic unsubscribe (Auto-Submitted, Subject: unsubscribe)";
+    Some((complaint, why.to_string()))
 }

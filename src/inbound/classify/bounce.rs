@@ -4,12 +4,13 @@
 //! status, reply code, permanence and reason. The fields are trusted
 //! first; the prose fills in what they leave vague.
 
-use super::{dsn, mta_text, original, reason, text};
+use super::{dsn, mta_text, original, reason, status, text};
 use super::{BounceReport, BouncedRecipient, DsnAction};
 use mail_parser::Message;
 
-/// The bounce report `message` is, if it is one.
-pub fn report(message: &Message<'_>, null_sender: bool) -> Option<BounceReport> {
+/// The bounce report `message` is, if it is one, with the signals that
+/// made it one.
+pub fn report(message: &Message<'_>, null_sender: bool) -> Option<(BounceReport, Vec<String>)> {
     let body = text::body_text(message);
     let records: Vec<dsn::Record> = dsn::texts(message)
         .iter()
@@ -17,16 +18,9 @@ pub fn report(message: &Message<'_>, null_sender: bool) -> Option<BounceReport> 
         .collect();
     let failed_header = text::header(message, "X-Failed-Recipients");
     let has_records = records.iter().any(|r| r.recipient().is_some());
-    let structural = has_records
-        || failed_header.is_some()
-        || text::root_content_param(message, "report-type")
-            .is_some_and(|t| t.contains("delivery-status"))
-        || text::has_part(
-            message,
-            "message",
-            &["delivery-status", "global-delivery-status"],
-        );
-    if !structural {
+    let mut signals = structure(message, &records, failed_header.is_some());
+    let reading = mta_text::Reading::new(&body);
+    if signals.is_empty() {
         let from = text::header(message, "From").unwrap_or_default();
         let returns_original = message
             .parts
@@ -39,40 +33,75 @@ pub fn report(message: &Message<'_>, null_sender: bool) -> Option<BounceReport> 
             null_sender,
             returns_original,
         };
-        if !mta_text::looks_like_bounce(&env, &body) {
-            return None;
-        }
+        signals = mta_text::looks_like_bounce(&env, &reading)?;
     }
-    let (note, tail) = mta_text::split_original(&body);
+    let (note, tail) = reading.split();
     let original = original::find(message, tail);
     let recipients = if has_records {
-        from_records(&records, note)
+        from_records(&records, note, &original.to)
     } else {
         let mut exclude = original::addresses(message.from());
         exclude.extend(original::addresses(message.to()));
         exclude.extend(original.from.iter().cloned());
         from_note(
-            note,
+            &reading,
             message.subject().unwrap_or(""),
             failed_header.as_deref(),
             &exclude,
+            &original.to,
         )
     };
-    Some(BounceReport {
+    let report = BounceReport {
         recipients,
         original_message_id: original.message_id,
         original_to: original.to,
         original_from: original.from,
-    })
+    };
+    Some((report, signals))
+}
+
+/// The structural signals of a delivery report: RFC 3464 parts and
+/// fields, or Exim's X-Failed-Recipients.
+fn structure(message: &Message<'_>, records: &[dsn::Record], failed_header: bool) -> Vec<String> {
+    let mut signals = Vec::new();
+    if text::root_content_param(message, "report-type")
+        .is_some_and(|t| t.contains("delivery-status"))
+    {
+        signals.push("multipart/report; report-type=delivery-status (RFC 3464)".to_string());
+    }
+    if text::has_part(
+        message,
+        "message",
+        &["delivery-status", "global-delivery-status"],
+    ) {
+        signals.push("a message/delivery-status part".to_string());
+    }
+    let with_recipient = records.iter().filter(|r| r.recipient().is_some()).count();
+    if with_recipient > 0 {
+        signals.push(format!(
+            "{with_recipient} per-recipient delivery-status record{}",
+            if with_recipient == 1 { "" } else { "s" }
+        ));
+    }
+    if failed_header {
+        signals.push("X-Failed-Recipients header".to_string());
+    }
+    signals
 }
 
 /// Recipients from RFC 3464 fields, with the note's prose as a second
 /// opinion when a diagnostic is missing or says nothing specific.
-fn from_records(records: &[dsn::Record], note: &str) -> Vec<BouncedRecipient> {
+fn from_records(
+    records: &[dsn::Record],
+    note: &str,
+    original_to: &[String],
+) -> Vec<BouncedRecipient> {
     let blocks = mta_text::recipient_blocks(note, &[]);
     let mut out: Vec<BouncedRecipient> = Vec::new();
     for r in records.iter().filter(|r| r.recipient().is_some()) {
-        let address = r.recipient().map(str::to_string);
+        let address = r
+            .recipient()
+            .and_then(|a| full_address(a, note, original_to));
         if out.iter().any(|o| o.address == address) {
             continue;
         }
@@ -90,7 +119,14 @@ fn from_records(records: &[dsn::Record], note: &str) -> Vec<BouncedRecipient> {
             .find(|b| Some(&b.address) == address.as_ref())
             .map(|b| b.text.as_str());
         let fallback = block.or((records.len() == 1).then_some(note)).unwrap_or("");
-        let status = specific_status(r.status.as_deref(), &diagnostic);
+        // Without a diagnostic, the recipient's own lines in the note
+        // stand in for it ("a@b: 550 5.1.1 … User unknown").
+        let said_about = if diagnostic.trim().is_empty() {
+            block.unwrap_or("")
+        } else {
+            &diagnostic
+        };
+        let status = status::prefer(r.status.as_deref(), said_about);
         let said = Said {
             own: &diagnostic,
             fallback,
@@ -101,22 +137,42 @@ fn from_records(records: &[dsn::Record], note: &str) -> Vec<BouncedRecipient> {
     out
 }
 
+/// A recipient field's value as an address: as it is when it has a
+/// domain; a bare local part ("Final-Recipient: LOCAL;jdoe") completed
+/// from the address of that name in the note or the returned original.
+fn full_address(value: &str, note: &str, original_to: &[String]) -> Option<String> {
+    if value.contains('@') {
+        return Some(value.to_string());
+    }
+    let same_local = |a: &String| a.split('@').next() == Some(value);
+    text::find_addresses(note)
+        .into_iter()
+        .map(|f| f.address)
+        .find(same_local)
+        .or_else(|| original_to.iter().find(|a| same_local(a)).cloned())
+}
+
 /// Recipients of a prose bounce: X-Failed-Recipients when the MTA set it,
 /// else the addresses the note names; one unnamed recipient if none.
 fn from_note(
-    note: &str,
+    reading: &mta_text::Reading<'_>,
     subject: &str,
     failed_header: Option<&str>,
     exclude: &[String],
+    original_to: &[String],
 ) -> Vec<BouncedRecipient> {
+    let note = reading.split().0;
     // The subject ("Returned mail: User unknown") is the last resort.
     let whole = format!("{note}\n{subject}");
-    let action = if mta_text::says_delayed(&whole) {
+    let action = if reading.says_delayed(subject) {
         DsnAction::Delayed
     } else {
         DsnAction::Failed
     };
-    let blocks = mta_text::recipient_blocks(note, exclude);
+    let mut blocks = mta_text::recipient_blocks(note, exclude);
+    if blocks.is_empty() {
+        blocks = mta_text::local_part_blocks(note, original_to);
+    }
     let listed: Vec<String> = failed_header
         .unwrap_or("")
         .split(',')
@@ -124,13 +180,8 @@ fn from_note(
         .filter(|a| text::is_address(a))
         .collect();
     let build = |address: Option<String>, own: &str, single: bool| {
-        let status = text::find_status(own).or_else(|| {
-            if single {
-                text::find_status(note)
-            } else {
-                None
-            }
-        });
+        let status =
+            status::in_text(own).or_else(|| if single { status::in_text(note) } else { None });
         recipient(
             address,
             action,
@@ -182,24 +233,6 @@ fn local_block(note: &str, local: &str) -> Option<String> {
     Some(body.join("\n"))
 }
 
-/// The status to report: `5.0.0` and friends say nothing, so a
-/// diagnostic's own code of the same class wins; and a diagnostic whose
-/// reply and status agree (`550 5.5.0`) outvotes a report field that
-/// contradicts them (`Status: 4.5.0`).
-fn specific_status(status: Option<&str>, diagnostic: &str) -> Option<String> {
-    let from_diag = text::find_status(diagnostic);
-    let class = |s: &str| s.chars().next();
-    let diag_agrees = from_diag.as_deref().is_some_and(|d| {
-        text::find_reply_code(diagnostic).is_some_and(|c| class(&c.to_string()) == class(d))
-    });
-    match (status, from_diag) {
-        (Some(s), Some(d)) if class(s) != class(&d) && diag_agrees => Some(d),
-        (Some(s), Some(d)) if s.ends_with(".0.0") && class(s) == class(&d) => Some(d),
-        (Some(s), _) => Some(s.to_string()),
-        (None, d) => d,
-    }
-}
-
 fn action_from_status(status: Option<&str>) -> DsnAction {
     match status.and_then(|s| s.chars().next()) {
         Some('2') => DsnAction::Delivered,
@@ -208,20 +241,39 @@ fn action_from_status(status: Option<&str>) -> DsnAction {
     }
 }
 
-/// Whether retrying cannot help: a 5.x.x status, else a 5xx reply, else a
-/// failed action. A 4.x.x that finally failed was a temporary condition
+/// Whether retrying cannot help: a 5.x.x status, else a 5xx reply, else
+/// the wording. A 4.x.x that finally failed was a temporary condition
 /// that outlasted the queue (DNS trouble, say): the address may be fine.
-fn is_permanent(action: DsnAction, status: Option<&str>, code: Option<u16>) -> bool {
+/// So is a failure whose only explanation is that retries ran out on a
+/// temporary condition, which Exim words "retry timeout exceeded" or "all
+/// hosts have been failing for a long time", under a notice that calls
+/// every failure permanent.
+fn is_permanent(
+    action: DsnAction,
+    status: Option<&str>,
+    code: Option<u16>,
+    own: &str,
+    why: &str,
+) -> bool {
     if matches!(
         action,
         DsnAction::Delivered | DsnAction::Relayed | DsnAction::Expanded
     ) {
         return false;
     }
+    let retries_ran_out = || {
+        let said = text::squeeze_lower(own);
+        [
+            "retry timeout exceeded",
+            "have been failing for a long time",
+        ]
+        .iter()
+        .any(|p| said.contains(p))
+    };
     match (status.and_then(|s| s.chars().next()), code) {
         (Some(class), _) => class == '5',
         (None, Some(code)) => code >= 500,
-        (None, None) => action == DsnAction::Failed,
+        (None, None) => action == DsnAction::Failed && !(why == "expired" && retries_ran_out()),
     }
 }
 
@@ -244,25 +296,32 @@ pub fn recipient(
     status: Option<String>,
     said: Said<'_>,
 ) -> BouncedRecipient {
-    let code = text::find_reply_code(said.own).or_else(|| text::find_reply_code(said.fallback));
+    let code = text::find_reply_code(said.own)
+        .or_else(|| text::find_reply_code(text::truncate(said.fallback, 2000)));
+    let own = reason::prepare(said.own);
     let evidence = |t| reason::Evidence {
         status: status.as_deref(),
         text: t,
         context: said.fallback,
         diagnostic_type: said.kind,
+        code,
         action,
     };
-    let mut why = reason::reason(&evidence(said.own));
-    if matches!(why, "onhold" | "undefined") || said.own.trim().is_empty() {
-        why = reason::reason(&evidence(said.fallback));
+    let mut why = reason::reason(&evidence(&own));
+    // Only when its own words say nothing is the wider text read.
+    if matches!(why, "onhold" | "undefined") || own.is_empty() {
+        why = reason::reason(&evidence(&reason::prepare(said.fallback)));
     }
-    let permanent = is_permanent(action, status.as_deref(), code);
+    let permanent = is_permanent(action, status.as_deref(), code, said.own, why);
     let shown = if said.own.trim().is_empty() {
         said.fallback
     } else {
         said.own
     };
-    let shown = shown.split_whitespace().collect::<Vec<_>>().join(" ");
+    let shown = text::truncate(shown, 1200)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     BouncedRecipient {
         address,
         action,

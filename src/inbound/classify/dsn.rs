@@ -7,8 +7,9 @@
 //! recipients, `Action:` before `Final-Recipient:`), so grouping is driven by
 //! the recipient fields themselves, not only by blank lines.
 
-use super::text::{content_type, find_status, is_prose, normalize_address, part_text};
-use mail_parser::Message;
+use super::text::{find_status, is_prose, is_type, normalize_address, part_text};
+use mail_parser::{Message, MimeHeaders};
+use std::borrow::Cow;
 
 /// The per-recipient fields of one delivery-status group.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -51,8 +52,8 @@ pub fn texts(message: &Message<'_>) -> Vec<String> {
         .parts
         .iter()
         .filter(|p| {
-            let (t, s) = content_type(p);
-            (t == "message" || t == "text") && s.contains("delivery-status")
+            let subtypes = ["delivery-status", "global-delivery-status"];
+            is_type(p, "message", &subtypes) || is_type(p, "text", &subtypes)
         })
         .filter_map(part_text)
         .collect();
@@ -62,7 +63,14 @@ pub fn texts(message: &Message<'_>) -> Vec<String> {
     message
         .parts
         .iter()
-        .filter(|p| content_type(p).0 == "text" || is_prose(p))
+        .filter(|p| {
+            // HTML is not where fields are pasted; converting it is costly.
+            let html = matches!(p.body, mail_parser::PartType::Html(_));
+            !html
+                && (is_prose(p)
+                    || p.content_type()
+                        .is_none_or(|ct| ct.ctype().eq_ignore_ascii_case("text")))
+        })
         .filter_map(part_text)
         .filter(|t| has_recipient_field(t))
         .collect()
@@ -77,25 +85,48 @@ fn has_recipient_field(text: &str) -> bool {
     })
 }
 
-/// `(name, value)` pairs of the header-like fields in `text`, unfolded; an
-/// empty name marks a blank line (a group boundary).
-fn fields(text: &str) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    let mut last_was_field = false;
+/// The per-recipient fields a report may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    /// A blank line: a group boundary.
+    Blank,
+    FinalRecipient,
+    OriginalRecipient,
+    Action,
+    Status,
+    DiagnosticCode,
+}
+
+/// The per-recipient fields of `text` and blank lines, values unfolded.
+/// Other fields are skipped (without copying: reports are read often).
+fn fields(text: &str) -> Vec<(Field, Cow<'_, str>)> {
+    const NAMES: &[(&str, Field)] = &[
+        ("final-recipient", Field::FinalRecipient),
+        ("original-recipient", Field::OriginalRecipient),
+        ("action", Field::Action),
+        ("status", Field::Status),
+        ("diagnostic-code", Field::DiagnosticCode),
+    ];
+    let mut out: Vec<(Field, Cow<'_, str>)> = Vec::new();
+    let mut last_was_kept = false;
     for line in text.lines() {
         if line.trim().is_empty() {
-            out.push((String::new(), String::new()));
-            last_was_field = false;
-        } else if line.starts_with([' ', '\t']) && last_was_field {
-            if let Some((_, v)) = out.last_mut() {
+            out.push((Field::Blank, Cow::Borrowed("")));
+            last_was_kept = false;
+        } else if line.starts_with([' ', '\t']) {
+            if let Some((_, v)) = out.last_mut().filter(|_| last_was_kept) {
+                let v = v.to_mut();
                 v.push(' ');
                 v.push_str(line.trim());
             }
-        } else if let Some((name, value)) = line.split_once(':').filter(|(n, _)| is_field_name(n)) {
-            out.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
-            last_was_field = true;
         } else {
-            last_was_field = false;
+            let named = line.split_once(':').and_then(|(name, value)| {
+                let name = name.trim();
+                let field = NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(name))?;
+                Some((field.1, Cow::Borrowed(value.trim())))
+            });
+            last_was_kept = named.is_some();
+            out.extend(named);
         }
     }
     out
@@ -111,24 +142,27 @@ fn is_field_name(name: &str) -> bool {
 pub fn parse(text: &str) -> Vec<Record> {
     let mut records = Vec::new();
     let mut cur = Record::default();
-    for (name, value) in fields(text) {
-        match name.as_str() {
-            "" if cur.has_recipient() => records.push(std::mem::take(&mut cur)),
-            "final-recipient" => {
+    for (field, value) in fields(text) {
+        match field {
+            Field::Blank if cur.has_recipient() => records.push(std::mem::take(&mut cur)),
+            Field::Blank => {}
+            Field::FinalRecipient => {
                 if cur.final_recipient.is_some() {
                     flush(&mut records, &mut cur);
                 }
                 cur.final_recipient = address(&value);
             }
-            "original-recipient" => {
+            Field::OriginalRecipient => {
                 if cur.original_recipient.is_some() {
                     flush(&mut records, &mut cur);
                 }
                 cur.original_recipient = address(&value);
             }
-            "action" => cur.action = value.split_whitespace().next().map(str::to_ascii_lowercase),
-            "status" => cur.status = find_status(&value).or(cur.status.take()),
-            "diagnostic-code" => {
+            Field::Action => {
+                cur.action = value.split_whitespace().next().map(str::to_ascii_lowercase)
+            }
+            Field::Status => cur.status = find_status(&value).or(cur.status.take()),
+            Field::DiagnosticCode => {
                 let (kind, diag) = match value.split_once(';') {
                     Some((k, d)) if is_field_name(k.trim()) => {
                         (Some(k.trim().to_ascii_lowercase()), d.trim())
@@ -138,7 +172,6 @@ pub fn parse(text: &str) -> Vec<Record> {
                 cur.diagnostic_type = kind;
                 cur.diagnostic = Some(diag.to_string()).filter(|d| !d.is_empty());
             }
-            _ => {}
         }
     }
     flush(&mut records, &mut cur);

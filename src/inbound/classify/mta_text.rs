@@ -1,10 +1,14 @@
 //! Bounces written as prose: qmail, Exim, Gmail, Yahoo, Exchange and the
 //! many MTAs that return a human-readable note instead of (or besides) an
-//! RFC 3464 report. Decides whether a message is such a bounce, cuts the
-//! returned copy of the original message off the note, and finds the failed
-//! recipients with the text that explains each failure.
+//! RFC 3464 report. Decides whether a message is such a bounce, and finds
+//! the failed recipients with the text that explains each failure; the
+//! note is cut from the returned original by [`super::note`].
 
+use super::note::split_original;
 use super::text::{find_addresses, squeeze_lower, Found};
+use aho_corasick::{AhoCorasick, AhoCorasickKind};
+use std::cell::OnceCell;
+use std::sync::LazyLock;
 
 /// Words of a bounce's From that say a mail system wrote it.
 const SENDER_WORDS: &[&str] = &[
@@ -143,48 +147,6 @@ const BODY_PHRASES: &[&str] = &[
     "宛先",
 ];
 
-/// Lines that announce the returned copy of the original message.
-const ORIGINAL_MARKERS: &[&str] = &[
-    "copy of the message",
-    "copy of your message",
-    "copy of the original",
-    "original message",
-    "original mail",
-    "unsent message",
-    "undelivered message",
-    "returned message",
-    "message headers follow",
-    "headers of the original",
-    "header of the original",
-    "message text follows",
-    "message follows",
-    "rfc822",
-];
-
-/// Header names that open the returned original (DSN fields are not among them).
-const ORIGINAL_HEADERS: &[&str] = &[
-    "received",
-    "return-path",
-    "from",
-    "to",
-    "cc",
-    "subject",
-    "date",
-    "message-id",
-    "dkim-signature",
-    "domainkey-signature",
-    "mime-version",
-    "content-type",
-    "content-transfer-encoding",
-    "delivered-to",
-    "reply-to",
-    "in-reply-to",
-    "references",
-    "authentication-results",
-    "arc-seal",
-    "sender",
-];
-
 /// What a message's headers say about who wrote it.
 pub struct Envelope<'a> {
     pub from: &'a str,
@@ -195,130 +157,156 @@ pub struct Envelope<'a> {
 }
 
 /// Whether `body` (the message's own text) and its headers make it a
-/// bounce written as prose. One signal alone is not enough: a member may
-/// well write "undeliverable" or be called postmaster.
-pub fn looks_like_bounce(env: &Envelope<'_>, body: &str) -> bool {
+/// bounce written as prose, and if so the signals that say so. One signal
+/// alone is not enough: a member may well write "undeliverable" or be
+/// called postmaster.
+pub fn looks_like_bounce(env: &Envelope<'_>, text: &Reading<'_>) -> Option<Vec<String>> {
     let from = env.from.to_lowercase();
-    let sender = from.trim().is_empty()
-        || from.contains("<>")
-        || SENDER_WORDS.iter().any(|w| from.contains(w));
+    let sender = if from.trim().is_empty() || from.contains("<>") {
+        Some("an empty From".to_string())
+    } else {
+        SENDER_WORDS
+            .iter()
+            .find(|w| from.contains(*w))
+            .map(|w| format!("From names a mail system (\"{w}\")"))
+    };
     let subject = env.subject.trim().to_lowercase();
     // "Re: delivery failure" is a person talking about one.
     let reply = ["re:", "fwd:", "fw:", "aw:", "sv:", "tr:", "wg:"]
         .iter()
         .any(|p| subject.starts_with(p));
-    let subject_hit = !reply && SUBJECTS.iter().any(|s| subject.contains(s));
-    let head = squeeze_lower(super::text::truncate(body, 6000));
-    let body_hit = BODY_PHRASES.iter().any(|p| head.contains(p));
-    (body_hit && (sender || subject_hit || env.null_sender || env.returns_original))
-        || (sender && subject_hit)
+    let subject_hit = SUBJECTS
+        .iter()
+        .find(|s| !reply && subject.contains(*s))
+        .map(|s| format!("subject of a delivery failure (\"{s}\")"));
+    let null = env.null_sender.then(|| "null envelope sender".to_string());
+    let original = env
+        .returns_original
+        .then(|| "returns the original message".to_string());
+    let support = [sender.clone(), subject_hit.clone(), null, original];
+    // Without a supporting signal the text cannot decide, so most mail a
+    // person wrote is never searched.
+    let body_hit = support
+        .iter()
+        .any(Option::is_some)
+        .then(|| text.failure_phrase())
+        .flatten();
+    if let Some(phrase) = body_hit {
+        let hit = format!("text of a delivery failure (\"{phrase}\")");
+        return Some(
+            std::iter::once(hit)
+                .chain(support.into_iter().flatten())
+                .collect(),
+        );
+    }
+    match (sender, subject_hit) {
+        (Some(a), Some(b)) => Some(vec![a, b]),
+        _ => None,
+    }
 }
 
-/// Whether the notice says delivery is only delayed (will be retried).
-pub fn says_delayed(note: &str) -> bool {
-    let n = squeeze_lower(note);
-    let delayed = [
-        "delayed",
-        "will continue to try",
-        "will retry",
-        "will be retried",
-        "not yet been delivered",
-        "still trying",
-        "warning: message",
-        "warning--",
-        "could not send mail for past",
-        "delivery attempts will continue",
-    ]
-    .iter()
-    .any(|p| n.contains(p));
-    let failed = [
-        "permanent",
-        "gave up",
-        "given up",
-        "could not be delivered",
-        "failed permanently",
-        "has been returned",
-        "been rejected",
-        "deleted",
-    ]
-    .iter()
-    .any(|p| n.contains(p));
-    delayed && !failed
+/// A report's text, read once however many questions are asked of it:
+/// the note split from the returned original, and the start of the note
+/// lowercased and squeezed, with the failure and delay words it holds.
+pub struct Reading<'a> {
+    body: &'a str,
+    split: OnceCell<(&'a str, &'a str)>,
+    /// The ids of the [`WORDS`] patterns found in the note's first 1200
+    /// bytes (where notices say what they are), in order.
+    words: OnceCell<Vec<usize>>,
 }
 
-/// Splits a bounce's text into the note and the returned original, at a
-/// marker line or at the first block of original headers.
-pub fn split_original(body: &str) -> (&str, &str) {
-    let lines: Vec<(usize, &str)> = line_offsets(body);
-    for (i, &(offset, line)) in lines.iter().enumerate() {
-        if i > 0 && is_marker(line) {
-            let next = lines.get(i + 1).map_or(body.len(), |l| l.0);
-            return (&body[..offset], &body[next..]);
-        }
-        if i > 0 && opens_original_headers(&lines[i..]) {
-            return (&body[..offset], &body[offset..]);
+impl<'a> Reading<'a> {
+    pub fn new(body: &'a str) -> Reading<'a> {
+        Reading {
+            body,
+            split: OnceCell::new(),
+            words: OnceCell::new(),
         }
     }
-    (body, "")
-}
 
-fn line_offsets(body: &str) -> Vec<(usize, &str)> {
-    let mut out = Vec::new();
-    let mut offset = 0;
-    for line in body.split_inclusive('\n') {
-        out.push((offset, line.trim_end_matches(['\r', '\n'])));
-        offset += line.len();
+    /// The note and the returned original ([`split_original`]).
+    pub fn split(&self) -> (&'a str, &'a str) {
+        *self.split.get_or_init(|| split_original(self.body))
     }
-    out
-}
 
-fn is_marker(line: &str) -> bool {
-    let t = line.trim();
-    let l = t.to_lowercase();
-    if !ORIGINAL_MARKERS.iter().any(|m| l.contains(m)) || l.contains("was received") {
-        return false;
+    fn words(&self) -> &[usize] {
+        self.words.get_or_init(|| {
+            let head = squeeze_lower(super::text::truncate(self.split().0, 1200));
+            let mut found: Vec<usize> = WORDS
+                .find_overlapping_iter(&head)
+                .map(|m| m.pattern().as_usize())
+                .collect();
+            found.sort_unstable();
+            found.dedup();
+            found
+        })
     }
-    let framed = t.starts_with(['-', '|', '=', '*', '_', '<', '[']);
-    framed
-        || t.ends_with(':')
-        || l.contains("follow")
-        || l.contains("below")
-        || l.contains("attached")
-}
 
-/// Whether a block of original headers starts here: three header lines in
-/// a row, or two with one only a real message has (Received, Message-ID,
-/// X-…). MIME part headers alone (`Content-Type:`) do not count, nor does a
-/// note's "Subject: …" / "Date: …" summary.
-fn opens_original_headers(lines: &[(usize, &str)]) -> bool {
-    let mut count = 0;
-    let mut strong = false;
-    let mut message_header = false;
-    for (_, line) in lines.iter().take(12) {
-        if line.starts_with([' ', '\t']) && count > 0 {
-            continue;
+    /// The first phrase (in table order) only delivery failure notices
+    /// contain, if the note has one.
+    fn failure_phrase(&self) -> Option<&'static str> {
+        let first = *self.words().first()?;
+        (first < BODY_PHRASES.len()).then(|| BODY_PHRASES[first])
+    }
+
+    /// Whether the notice (its note and `subject`) says delivery is only
+    /// delayed: it will be retried.
+    pub fn says_delayed(&self, subject: &str) -> bool {
+        let subject = squeeze_lower(subject);
+        let in_subject: Vec<usize> = WORDS
+            .find_overlapping_iter(&subject)
+            .map(|m| m.pattern().as_usize())
+            .collect();
+        let (mut delayed, mut failed) = (false, false);
+        for &id in self.words().iter().chain(&in_subject) {
+            let Some(id) = id.checked_sub(BODY_PHRASES.len()) else {
+                continue;
+            };
+            if id < DELAYED.len() {
+                delayed = true;
+            } else {
+                failed = true;
+            }
         }
-        let Some(name) = original_header_name(line) else {
-            break;
-        };
-        count += 1;
-        strong |= matches!(
-            name.as_str(),
-            "received" | "return-path" | "message-id" | "dkim-signature" | "delivered-to"
-        ) || name.starts_with("x-");
-        message_header |= !name.starts_with("content-") && name != "mime-version";
+        delayed && !failed
     }
-    message_header && (count >= 3 || (count >= 2 && strong))
 }
 
-fn original_header_name(line: &str) -> Option<String> {
-    let (name, _) = line.split_once(':')?;
-    let n = name.to_ascii_lowercase();
-    let x_header = n.starts_with("x-")
-        && n.len() > 3
-        && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    (ORIGINAL_HEADERS.contains(&n.as_str()) || x_header).then_some(n)
-}
+/// Words of a delay warning ("will retry") …
+const DELAYED: &[&str] = &[
+    "delayed",
+    "will continue to try",
+    "will retry",
+    "will be retried",
+    "not yet been delivered",
+    "still trying",
+    "warning: message",
+    "warning--",
+    "could not send mail for past",
+    "delivery attempts will continue",
+];
+
+/// … and of a failure, which outweigh them.
+const FAILED: &[&str] = &[
+    "permanent",
+    "gave up",
+    "given up",
+    "could not be delivered",
+    "failed permanently",
+    "has been returned",
+    "been rejected",
+    "deleted",
+];
+
+/// [`BODY_PHRASES`], [`DELAYED`] and [`FAILED`] in one automaton, in that
+/// order: a note's start is read once for all three.
+static WORDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::builder()
+        .kind(Some(AhoCorasickKind::ContiguousNFA))
+        .build(BODY_PHRASES.iter().chain(DELAYED).chain(FAILED))
+        .expect("report word automaton")
+});
 
 /// One failed recipient named in a note, with the lines that explain it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -366,6 +354,22 @@ pub fn recipient_blocks(note: &str, exclude: &[String]) -> Vec<Block> {
                 seen.push(address);
             }
         }
+        // "Contact postmaster@… for help" names a helper, not a recipient,
+        // unless no one else is named.
+        let role = |a: &String| {
+            let local = a.split('@').next().unwrap_or("");
+            [
+                "postmaster",
+                "mailer-daemon",
+                "abuse",
+                "hostmaster",
+                "webmaster",
+            ]
+            .contains(&local)
+        };
+        if seen.iter().any(|a| !role(a)) {
+            seen.retain(|a| !role(a));
+        }
         blocks = seen
             .into_iter()
             .map(|address| Block {
@@ -373,6 +377,35 @@ pub fn recipient_blocks(note: &str, exclude: &[String]) -> Vec<Block> {
                 text: note.to_string(),
             })
             .collect();
+    }
+    blocks
+}
+
+/// Recipients a note names by local part only, as old AOL and GroupWise
+/// notes do ("jdoe   Address is not valid", "jdoe (user not found)"): a
+/// line that opens with the local part of one of `candidates` (the
+/// returned original's recipients) names that address.
+pub fn local_part_blocks(note: &str, candidates: &[String]) -> Vec<Block> {
+    let mut blocks: Vec<Block> = Vec::new();
+    for line in note.lines() {
+        let token = line
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .trim_matches(['<', '>', '"', '\'', ':', ','])
+            .to_lowercase();
+        if token.is_empty() || token.contains('@') || line.split_whitespace().count() < 2 {
+            continue;
+        }
+        let found = candidates
+            .iter()
+            .find(|a| a.split('@').next() == Some(token.as_str()));
+        if let Some(address) = found.filter(|a| !blocks.iter().any(|b| &b.address == *a)) {
+            blocks.push(Block {
+                address: address.clone(),
+                text: line.trim().to_string(),
+            });
+        }
     }
     blocks
 }
@@ -441,20 +474,6 @@ fn leading_address(line: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn splits_at_marker_and_headers() {
-        let body = "Hi.\n<a@b.example>:\n550 no\n\n--- Below this line is a copy of the message.\n\nReturn-Path: <x@y.example>\n";
-        let (note, original) = split_original(body);
-        assert!(note.ends_with("550 no\n\n"));
-        assert!(original.contains("Return-Path"));
-        let (note, original) =
-            split_original("Sorry.\n\nReceived: from x\n\tby y\nFrom: z@q.example\n");
-        assert_eq!(note, "Sorry.\n\n");
-        assert!(original.starts_with("Received"));
-        let summary = "Trouble:\n\nSubject: 'Hi'\nDate: 'Thu'\n\n1 error: rejected <a@b.example>\n";
-        assert_eq!(split_original(summary).0, summary);
-    }
 
     #[test]
     fn blocks_follow_leading_addresses() {

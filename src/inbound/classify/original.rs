@@ -3,8 +3,8 @@
 //! Its To: and Message-ID let gazette find the delivery when a broken MTA
 //! lost the VERP return path; its From: is never a failed recipient.
 
-use super::text::{content_type, normalize_address, part_text};
-use mail_parser::{Address, Message, MessageParser, PartType};
+use super::text::{content_type, find_addresses, normalize_address, part_text};
+use mail_parser::{Address, Message, PartType};
 
 /// What is known about the original message.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -36,33 +36,88 @@ pub fn find(message: &Message<'_>, tail: &str) -> Original {
     from_text(tail).unwrap_or_default()
 }
 
-/// Parses the header block that starts somewhere in `text`.
+/// Reads the header block that starts somewhere in `text`: only the
+/// fields gazette needs, without a full MIME parse (the pasted copy of a
+/// message is often long, and its Received fields are costly to parse).
 pub fn from_text(text: &str) -> Option<Original> {
     let start = header_start(text)?;
-    let parsed = MessageParser::default().parse_headers(&text.as_bytes()[start..])?;
-    let o = from_message(&parsed);
+    let mut o = Original::default();
+    for (name, value) in unfolded_fields(&text[start..]) {
+        let found = || find_addresses(&value).into_iter().map(|f| f.address);
+        match name {
+            "message-id" if o.message_id.is_none() => {
+                let id = value.trim();
+                let id = id
+                    .find('<')
+                    .and_then(|a| id[a + 1..].find('>').map(|b| &id[a + 1..a + 1 + b]))
+                    .unwrap_or(id);
+                o.message_id = Some(id.trim().to_string()).filter(|id| !id.is_empty());
+            }
+            "to" | "from" | "return-path" => {
+                let list = if name == "to" { &mut o.to } else { &mut o.from };
+                for a in found() {
+                    if !list.contains(&a) {
+                        list.push(a);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
     (o != Original::default()).then_some(o)
 }
 
+/// `(lowercased name, value)` of the fields gazette reads (Message-ID,
+/// To, From, Return-Path) until the blank line that ends a header block,
+/// continuation lines joined.
+fn unfolded_fields(text: &str) -> Vec<(&'static str, String)> {
+    const WANTED: &[&str] = &["message-id", "to", "from", "return-path"];
+    let mut fields: Vec<(&'static str, String)> = Vec::new();
+    let mut last_was_wanted = false;
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            break;
+        }
+        if line.starts_with([' ', '\t']) {
+            if let Some((_, value)) = fields.last_mut().filter(|_| last_was_wanted) {
+                value.push(' ');
+                value.push_str(line.trim());
+            }
+            continue;
+        }
+        match line.split_once(':') {
+            Some((name, value)) if !name.is_empty() && !name.contains(' ') => {
+                let wanted = WANTED.iter().find(|w| w.eq_ignore_ascii_case(name));
+                last_was_wanted = wanted.is_some();
+                if let Some(name) = wanted {
+                    fields.push((name, value.trim().to_string()));
+                }
+            }
+            _ => break,
+        }
+    }
+    fields
+}
+
 fn header_start(text: &str) -> Option<usize> {
+    const OPENERS: &[&str] = &[
+        "received",
+        "return-path",
+        "from",
+        "to",
+        "subject",
+        "date",
+        "message-id",
+        "mime-version",
+        "dkim-signature",
+    ];
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
-        let name = line.split_once(':').map(|(n, _)| n.to_ascii_lowercase());
-        if name.is_some_and(|n| {
-            matches!(
-                n.as_str(),
-                "received"
-                    | "return-path"
-                    | "from"
-                    | "to"
-                    | "subject"
-                    | "date"
-                    | "message-id"
-                    | "mime-version"
-                    | "dkim-signature"
-            ) || n.starts_with("x-")
-        }) {
-            return Some(offset);
+        if let Some((name, _)) = line.split_once(':') {
+            let x_field = name.len() > 2 && name.as_bytes()[..2].eq_ignore_ascii_case(b"x-");
+            if x_field || OPENERS.iter().any(|o| o.eq_ignore_ascii_case(name)) {
+                return Some(offset);
+            }
         }
         offset += line.len();
     }

@@ -3,6 +3,7 @@
 //! reply codes in free text. No regex crate: the grammar is tiny.
 
 use mail_parser::{Addr, Address, HeaderValue, Message, MessagePart, MimeHeaders, PartType};
+use std::borrow::Cow;
 
 /// The value of the first header called `name` (case-insensitive), as text.
 pub fn header(message: &Message<'_>, name: &str) -> Option<String> {
@@ -66,12 +67,19 @@ pub fn root_content_param(message: &Message<'_>, name: &str) -> Option<String> {
     Some(ct.attribute(name)?.trim().to_ascii_lowercase())
 }
 
+/// Whether a part's type is `ctype` and its subtype one of `subtypes`
+/// (case-insensitive, without allocating: this runs on every part).
+pub fn is_type(part: &MessagePart<'_>, ctype: &str, subtypes: &[&str]) -> bool {
+    let (t, s) = match part.content_type() {
+        Some(ct) => (ct.ctype(), ct.subtype().unwrap_or("")),
+        None => ("text", "plain"),
+    };
+    t.eq_ignore_ascii_case(ctype) && subtypes.iter().any(|x| x.eq_ignore_ascii_case(s))
+}
+
 /// Whether any part of the message (not of nested messages) has this MIME type.
 pub fn has_part(message: &Message<'_>, ctype: &str, subtypes: &[&str]) -> bool {
-    message.parts.iter().any(|p| {
-        let (t, s) = content_type(p);
-        t == ctype && subtypes.contains(&s.as_str())
-    })
+    message.parts.iter().any(|p| is_type(p, ctype, subtypes))
 }
 
 /// The decoded contents of a part as text, whatever mail-parser made of it.
@@ -89,32 +97,48 @@ pub fn part_text(part: &MessagePart<'_>) -> Option<String> {
 /// The human-readable text of a message: its text/plain parts, or the
 /// text of its HTML parts when it has no plain text. Parts of attached
 /// messages are not included.
-pub fn body_text(message: &Message<'_>) -> String {
-    let mut plain = String::new();
-    let mut html = String::new();
-    for part in &message.parts {
-        match &part.body {
-            PartType::Html(h) => {
-                push_block(&mut html, &mail_parser::decoders::html::html_to_text(h))
+pub fn body_text<'a>(message: &'a Message<'_>) -> Cow<'a, str> {
+    let prose: Vec<&MessagePart<'_>> = message.parts.iter().filter(|p| is_prose(p)).collect();
+    // One text part, the usual case, is lent rather than copied.
+    if let [part] = prose[..] {
+        if let PartType::Text(t) = &part.body {
+            if !t.trim().is_empty() {
+                return Cow::Borrowed(t.as_ref());
             }
-            _ if is_prose(part) => push_block(&mut plain, &part_text(part).unwrap_or_default()),
-            _ => {}
         }
     }
-    if plain.trim().is_empty() {
-        html
-    } else {
-        plain
+    let mut plain = String::new();
+    for part in prose {
+        push_block(&mut plain, &part_text(part).unwrap_or_default());
     }
+    if !plain.trim().is_empty() {
+        return Cow::Owned(plain);
+    }
+    let mut html = String::new();
+    for part in &message.parts {
+        if let PartType::Html(h) = &part.body {
+            // What a report says is at its top; a huge HTML part is not
+            // converted whole just to be classified.
+            let h = truncate(h, MAX_HTML);
+            push_block(&mut html, &mail_parser::decoders::html::html_to_text(h));
+        }
+    }
+    Cow::Owned(html)
 }
+
+/// How much of an HTML-only body the classifier reads.
+const MAX_HTML: usize = 16 * 1024;
 
 /// text/plain, or a multipart whose boundary mail-parser could not find (a
 /// missing or unindented `boundary=`), which arrives as one blob of text.
 pub fn is_prose(part: &MessagePart<'_>) -> bool {
-    let (t, s) = content_type(part);
+    let multipart = || {
+        part.content_type()
+            .is_some_and(|ct| ct.ctype().eq_ignore_ascii_case("multipart"))
+    };
     match &part.body {
-        PartType::Text(_) => (t == "text" && s == "plain") || t == "multipart",
-        PartType::Binary(_) => t == "multipart",
+        PartType::Text(_) => is_type(part, "text", &["plain"]) || multipart(),
+        PartType::Binary(_) => multipart(),
         _ => false,
     }
 }
@@ -211,8 +235,12 @@ pub fn is_address(s: &str) -> bool {
 /// in `text`, if any. The class must be 2, 4 or 5.
 pub fn find_status(text: &str) -> Option<String> {
     let b = text.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
+    // Every code has a dot right after its class digit: only those places
+    // are looked at.
+    for dot in text.match_indices('.').map(|(at, _)| at) {
+        let Some(i) = dot.checked_sub(1) else {
+            continue;
+        };
         if matches!(b[i], b'2' | b'4' | b'5') && (i == 0 || !is_code_neighbour(b[i - 1])) {
             if let Some(end) = status_end(b, i) {
                 if end == b.len()
@@ -223,7 +251,6 @@ pub fn find_status(text: &str) -> Option<String> {
                 }
             }
         }
-        i += 1;
     }
     None
 }
@@ -272,12 +299,22 @@ pub fn find_reply_code(text: &str) -> Option<u16> {
         let before_ok = i == 0
             || matches!(
                 b[i - 1],
-                b' ' | b'\t' | b'\'' | b'"' | b'(' | b'<' | b'[' | b';' | b'\n' | b'#' | b'='
+                b' ' | b'\t'
+                    | b'\''
+                    | b'"'
+                    | b'('
+                    | b'<'
+                    | b'['
+                    | b';'
+                    | b'\n'
+                    | b'#'
+                    | b'='
+                    | b':'
             );
         let after = b.get(i + 3).copied();
         let after_ok = matches!(
             after,
-            None | Some(b' ' | b'-' | b'\n' | b'\r' | b'\t' | b')' | b']' | b',')
+            None | Some(b' ' | b'-' | b'\n' | b'\r' | b'\t' | b')' | b']' | b',' | b':')
         );
         if before_ok && after_ok && !looks_like_time_or_count(b, i) {
             return std::str::from_utf8(w).ok()?.parse().ok();
@@ -302,30 +339,65 @@ fn looks_like_time_or_count(b: &[u8], i: usize) -> bool {
 }
 
 /// ASCII-lowercase `text` and squeeze runs of whitespace (including line
-/// breaks) to one space, so phrases wrapped over lines still match.
+/// breaks) to one space, so phrases wrapped over lines still match. Other
+/// letters are lowercased too; ASCII takes a fast path, since reports are
+/// mostly ASCII and this runs on every one.
 pub fn squeeze_lower(text: &str) -> String {
+    if !text.is_ascii() {
+        return squeeze_lower_unicode(text);
+    }
+    // ASCII, the usual case: copy and lowercase the lot at once, then close
+    // up the whitespace in place.
+    let mut out = text.as_bytes().to_vec();
+    out.make_ascii_lowercase();
+    let mut kept = 0;
+    let mut space = false;
+    for read in 0..out.len() {
+        let b = out[read];
+        if b.is_ascii_whitespace() || b == 0x0b {
+            space = kept > 0;
+            continue;
+        }
+        if space {
+            out[kept] = b' ';
+            kept += 1;
+            space = false;
+        }
+        out[kept] = b;
+        kept += 1;
+    }
+    out.truncate(kept);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`squeeze_lower`] for text with non-ASCII characters.
+fn squeeze_lower_unicode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut space = false;
     for c in text.chars() {
         if c.is_whitespace() {
             space = !out.is_empty();
-        } else {
-            if space {
-                out.push(' ');
-                space = false;
-            }
-            out.extend(c.to_lowercase());
+            continue;
         }
+        if space {
+            out.push(' ');
+            space = false;
+        }
+        out.extend(c.to_lowercase());
     }
     out
 }
 
-/// The first `max` characters of `text`, on a char boundary.
+/// At most the first `max` bytes of `text`, cut on a char boundary.
 pub fn truncate(text: &str, max: usize) -> &str {
-    match text.char_indices().nth(max) {
-        Some((i, _)) => &text[..i],
-        None => text,
+    if text.len() <= max {
+        return text;
     }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 #[cfg(test)]
