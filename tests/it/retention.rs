@@ -113,6 +113,15 @@ async fn old_raw_mail_goes_held_mail_stays() {
             .await,
             0
         );
+        // `inbound show` still tells what became of it, without the bytes.
+        let env = vec![
+            ("GAZETTE_CONFIG".to_string(), "/dev/null".to_string()),
+            ("GAZETTE_DATABASE_URL".to_string(), db.url.clone()),
+        ];
+        let id = ids[0].inbound_id.to_string();
+        let shown = gazette_cmd(&env, &["inbound", "show", &id], None);
+        assert!(shown.contains("status accepted"), "{shown}");
+        assert!(shown.contains("no longer kept"), "{shown}");
         // A second pass finds nothing more.
         let again = gazette::retention::prune(&ctx, gazette::now_ms())
             .await
