@@ -114,7 +114,7 @@ pub fn plural(n: usize, one: &str, many: &str) -> String {
 }
 
 /// The one-line summary of an issue: "This issue: 2 new questions, 1 new
-/// answer".
+/// answer". A count of nothing is left out ("This issue: 1 new answer").
 pub fn summary_line(issue: &Issue) -> String {
     let q = issue.new_questions();
     let a = issue.new_answers();
@@ -125,10 +125,13 @@ pub fn summary_line(issue: &Issue) -> String {
             .iter()
             .filter(|i| i.section == Section::Updated)
             .count();
-    let mut parts = vec![
-        plural(q, "new question", "new questions"),
-        plural(a, "new answer", "new answers"),
-    ];
+    let mut parts = Vec::new();
+    if q > 0 {
+        parts.push(plural(q, "new question", "new questions"));
+    }
+    if a > 0 {
+        parts.push(plural(a, "new answer", "new answers"));
+    }
     if waiting > 0 {
         parts.push(plural(
             waiting,
@@ -145,5 +148,53 @@ pub fn display_name(name: &str, email: &str) -> String {
         name.trim().to_string()
     } else {
         email.split('@').next().unwrap_or(email).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(section: Section, answers: usize) -> Item {
+        Item {
+            question_id: 1,
+            section,
+            subject: "S".into(),
+            body: "B".into(),
+            author: "A".into(),
+            asked_at: 0,
+            answers: (0..answers)
+                .map(|n| ItemAnswer {
+                    answer_id: n as i64,
+                    author: "A".into(),
+                    body: "B".into(),
+                    answered_at: 0,
+                    new: true,
+                })
+                .collect(),
+            featured: false,
+            note: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_summary_counts_what_is_there_in_the_right_number() {
+        let issue = |items| Issue { items };
+        assert_eq!(
+            summary_line(&issue(vec![item(Section::New, 0)])),
+            "This issue: 1 new question"
+        );
+        assert_eq!(
+            summary_line(&issue(vec![item(Section::Updated, 1)])),
+            "This issue: 1 new answer"
+        );
+        assert_eq!(
+            summary_line(&issue(vec![
+                item(Section::New, 2),
+                item(Section::New, 0),
+                item(Section::Unanswered, 0)
+            ])),
+            "This issue: 2 new questions, 2 new answers, 1 question still waiting"
+        );
     }
 }

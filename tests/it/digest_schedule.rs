@@ -322,7 +322,7 @@ async fn an_editor_sets_subject_and_intro_until_the_issue_is_frozen() {
             .unwrap();
         assert!(
             text.starts_with(
-                "Offsite special\nThis issue: 1 new question, 0 new answers\n\nThree answers on offsites."
+                "Offsite special\nThis issue: 1 new question\n\nThree answers on offsites."
             ),
             "{text}"
         );
