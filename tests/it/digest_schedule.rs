@@ -219,9 +219,10 @@ async fn approval_lists_wait_for_an_editor_who_is_told_ahead() {
         let editor_notices = || async {
             let rows = ctx
                 .store
-                .claim("t", gazette::now_ms() + 60_000, 100)
+                .claim("t", 60_000, 100)
                 .await
-                .unwrap();
+                .unwrap()
+                .rows;
             let n = rows
                 .iter()
                 .filter(|r| r.recipient == "ed@example.org" && r.payload.contains("digest_ready"))

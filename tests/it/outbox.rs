@@ -41,31 +41,45 @@ async fn digest_expands_once_and_claims_are_disjoint() {
         assert_eq!(digests, 30);
 
         // Two workers claiming at once get disjoint rows.
-        let lease = gazette::now_ms() + 60_000;
+        let lease = 60_000;
         let (a, b) = tokio::join!(
             ctx.store.claim("a", lease, 20),
             ctx.store.claim("b", lease, 20)
         );
         let (a, b) = (a.unwrap(), b.unwrap());
+        // The lease is counted on the database's clock, and reported.
+        assert_eq!(a.lease_left_ms(), lease, "{a:?}");
+        let (a, b) = (a.rows, b.rows);
         let ids_a: HashSet<i64> = a.iter().map(|r| r.id).collect();
         assert!(b.iter().all(|r| !ids_a.contains(&r.id)), "claims overlap");
         assert_eq!(a.len() + b.len(), 31, "30 digests and 1 acknowledgement");
         assert!(
-            ctx.store.claim("c", lease, 10).await.unwrap().is_empty(),
+            ctx.store.claim("c", lease, 10).await.unwrap().rows.is_empty(),
             "everything is leased"
         );
+        assert_eq!(
+            ctx.store.sweep_expired_leases().await.unwrap(),
+            0,
+            "no lease has ended"
+        );
 
-        // A dead worker's expired lease hands its rows to the next claimer.
-        let expired = gazette::now_ms() - 1;
+        // A dead worker's expired lease: the sweep hands its rows to the
+        // next claimer (the claim itself never looks at leased rows).
         let row = a[0].clone();
         ctx.store
-            .mark_retry(row.id, "a", gazette::now_ms(), "451 try later")
+            .mark_retry(row.id, "a", 0, "451 try later")
             .await
             .unwrap();
-        let again = ctx.store.claim("d", expired, 50).await.unwrap();
+        let again = ctx.store.claim("d", -1, 50).await.unwrap().rows;
         assert_eq!(again.iter().map(|r| r.id).collect::<Vec<_>>(), vec![row.id]);
-        let stolen = ctx.store.claim("e", lease, 50).await.unwrap();
-        assert_eq!(stolen.len(), 1, "an expired lease is claimable");
+        assert!(
+            ctx.store.claim("e", lease, 50).await.unwrap().rows.is_empty(),
+            "an expired lease is not claimable before the sweep"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        assert_eq!(ctx.store.sweep_expired_leases().await.unwrap(), 1);
+        let stolen = ctx.store.claim("e", lease, 50).await.unwrap().rows;
+        assert_eq!(stolen.len(), 1, "an expired lease is claimable once swept");
         assert_eq!(stolen[0].attempts, 3);
         // The late worker cannot overwrite the new owner's outcome.
         ctx.store
@@ -165,9 +179,10 @@ async fn every_post_members_get_posts_and_answers_at_once() {
 
         let rows = ctx
             .store
-            .claim("t", gazette::now_ms() + 60_000, 100)
+            .claim("t", 60_000, 100)
             .await
-            .unwrap();
+            .unwrap()
+            .rows;
         let to = |kind: &str, ref_id: Option<i64>| -> Vec<String> {
             let mut v: Vec<String> = rows
                 .iter()
