@@ -164,6 +164,10 @@ const CLAIM_SQLITE: &str = concat!(
 );
 /// PostgreSQL: the same two lanes; `SKIP LOCKED` lets several workers
 /// (and processes) claim disjoint batches without waiting on each other.
+/// The lanes are read lazily, so the bulk lane locks only the rows the
+/// batch still needs; the rows are then updated through `id = ANY(ARRAY(…))`,
+/// one primary-key lookup each, never a join the planner could turn into a
+/// walk of the whole table.
 const CLAIM_POSTGRES: &str = concat!(
     "WITH clock AS MATERIALIZED (SELECT ",
     pg_now!(),
@@ -173,11 +177,10 @@ const CLAIM_POSTGRES: &str = concat!(
        ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED), \
      bulk AS (SELECT id FROM outbox \
        WHERE status = 'queued' AND kind <> 'notice' AND next_attempt_at <= (SELECT now_ms FROM clock) \
-       ORDER BY next_attempt_at, id LIMIT $3 - (SELECT COUNT(*) FROM notices) FOR UPDATE SKIP LOCKED), \
-     picked AS (SELECT id FROM notices UNION ALL SELECT id FROM bulk) \
+       ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
      UPDATE outbox SET status = 'sending', lease_owner = $1, lease_until = (SELECT now_ms FROM clock) + $2, \
-       attempts = outbox.attempts + 1 \
-     FROM picked WHERE outbox.id = picked.id \
+       attempts = attempts + 1 \
+     WHERE id = ANY (ARRAY(SELECT id FROM notices UNION ALL SELECT id FROM bulk LIMIT $3)) \
      RETURNING ",
     claimed_columns!(),
     ", (SELECT now_ms FROM clock) AS db_now"

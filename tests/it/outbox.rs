@@ -54,7 +54,12 @@ async fn digest_expands_once_and_claims_are_disjoint() {
         assert!(b.iter().all(|r| !ids_a.contains(&r.id)), "claims overlap");
         assert_eq!(a.len() + b.len(), 31, "30 digests and 1 acknowledgement");
         assert!(
-            ctx.store.claim("c", lease, 10).await.unwrap().rows.is_empty(),
+            ctx.store
+                .claim("c", lease, 10)
+                .await
+                .unwrap()
+                .rows
+                .is_empty(),
             "everything is leased"
         );
         assert_eq!(
@@ -73,7 +78,12 @@ async fn digest_expands_once_and_claims_are_disjoint() {
         let again = ctx.store.claim("d", -1, 50).await.unwrap().rows;
         assert_eq!(again.iter().map(|r| r.id).collect::<Vec<_>>(), vec![row.id]);
         assert!(
-            ctx.store.claim("e", lease, 50).await.unwrap().rows.is_empty(),
+            ctx.store
+                .claim("e", lease, 50)
+                .await
+                .unwrap()
+                .rows
+                .is_empty(),
             "an expired lease is not claimable before the sweep"
         );
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -177,12 +187,7 @@ async fn every_post_members_get_posts_and_answers_at_once() {
             .await
             .unwrap();
 
-        let rows = ctx
-            .store
-            .claim("t", 60_000, 100)
-            .await
-            .unwrap()
-            .rows;
+        let rows = ctx.store.claim("t", 60_000, 100).await.unwrap().rows;
         let to = |kind: &str, ref_id: Option<i64>| -> Vec<String> {
             let mut v: Vec<String> = rows
                 .iter()
