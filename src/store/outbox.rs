@@ -286,6 +286,9 @@ impl Store {
             claim.lease_until = col(r, "lease_until")?;
             claim.db_now = col(r, "db_now")?;
         }
+        // RETURNING comes in no promised order (SQLite's is by id): the
+        // notices go first within the batch too.
+        claim.rows.sort_by_key(|r| r.kind != OutboxKind::Notice);
         Ok(claim)
     }
 
