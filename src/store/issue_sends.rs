@@ -35,7 +35,10 @@ const PAUSE_ROWS: &str = "UPDATE outbox SET status = 'paused' \
      WHERE kind = 'digest' AND ref_id = $1 AND status = 'queued'";
 const RESUME_ISSUE: &str = "UPDATE digests SET delivery = 'running' \
      WHERE id = $1 AND status = 'sent' AND delivery = 'paused'";
-const RESUME_ROWS: &str = "UPDATE outbox SET status = 'queued' \
+/// Resumed deliveries are due at once: the pause outlasted any backoff a
+/// delivery in flight when it began was given.
+const RESUME_ROWS: &str = "UPDATE outbox SET status = 'queued', \
+     next_attempt_at = CASE WHEN next_attempt_at > $2 THEN $2 ELSE next_attempt_at END \
      WHERE kind = 'digest' AND ref_id = $1 AND status = 'paused'";
 const CANCEL_ISSUE: &str = "UPDATE digests SET delivery = 'cancelled' \
      WHERE id = $1 AND status = 'sent' AND delivery IN ('running', 'paused')";
@@ -53,6 +56,12 @@ const SELECT_ARCHIVED: &str =
 /// The list's most recent sent issue.
 const SELECT_LAST_SENT: &str = "SELECT id, list_id, number, status, subject, intro, since, until_at, content, created_at, approved_at, due_at, sent_at, recipients, notified_at, curation, version, expanded_through, expanded_at, delivery \
      FROM digests WHERE list_id = $1 AND status = 'sent' ORDER BY number DESC LIMIT 1";
+
+/// The second parameter of a rows statement, if it has one.
+enum RowsArg<'a> {
+    Reason(&'a str),
+    Now(i64),
+}
 
 /// What one step of an expansion did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,15 +198,25 @@ impl Store {
     /// Resumes a paused issue; `None` when it was not paused, otherwise
     /// how many deliveries were queued again.
     pub async fn resume_issue(&self, digest_id: i64) -> Result<Option<u64>> {
-        self.switch_issue(digest_id, RESUME_ISSUE, RESUME_ROWS, None)
-            .await
+        self.switch_issue(
+            digest_id,
+            RESUME_ISSUE,
+            RESUME_ROWS,
+            Some(RowsArg::Now(crate::now_ms())),
+        )
+        .await
     }
 
     /// Cancels a running or paused issue: what is queued or paused is
     /// cancelled with `reason`. `None` when it was neither.
     pub async fn cancel_issue(&self, digest_id: i64, reason: &str) -> Result<Option<u64>> {
-        self.switch_issue(digest_id, CANCEL_ISSUE, CANCEL_ROWS, Some(reason))
-            .await
+        self.switch_issue(
+            digest_id,
+            CANCEL_ISSUE,
+            CANCEL_ROWS,
+            Some(RowsArg::Reason(reason)),
+        )
+        .await
     }
 
     /// The issue's state, then its rows, in one transaction: the issue's
@@ -208,7 +227,7 @@ impl Store {
         digest_id: i64,
         issue_sql: &'static str,
         rows_sql: &'static str,
-        reason: Option<&str>,
+        arg: Option<RowsArg<'_>>,
     ) -> Result<Option<u64>> {
         let mut tx = self.begin_write().await?;
         let switched = sqlx::query(issue_sql)
@@ -222,8 +241,10 @@ impl Store {
             return Ok(None);
         }
         let mut rows = sqlx::query(rows_sql).bind(digest_id);
-        if let Some(reason) = reason {
-            rows = rows.bind(reason.to_string());
+        match arg {
+            Some(RowsArg::Reason(reason)) => rows = rows.bind(reason.to_string()),
+            Some(RowsArg::Now(now)) => rows = rows.bind(now),
+            None => {}
         }
         let n = rows.execute(&mut *tx).await?.rows_affected();
         tx.commit().await?;
