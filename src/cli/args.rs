@@ -32,7 +32,7 @@ pub enum Cmd {
     /// Manage editors.
     #[command(subcommand)]
     Editor(EditorCmd),
-    /// Draft, preview, approve and send digests.
+    /// Draft, preview, approve and send digests; pause, resume or cancel one being sent.
     #[command(subcommand)]
     Digest(DigestCmd),
     /// Inspect and retry outgoing mail.
@@ -267,11 +267,39 @@ pub enum DigestCmd {
         #[arg(long)]
         now: bool,
     },
-    /// Show recent issues and the next scheduled run.
+    /// Show recent issues and the next scheduled run; for sent issues, where their deliveries stand (sent counts only what the relay accepted with 250).
     Status {
         #[command(flatten)]
         list: ListArg,
     },
+    /// Pause a sending issue: its queued mail waits and no more is queued; mail being sent finishes.
+    Pause {
+        #[command(flatten)]
+        list: ListArg,
+        #[command(flatten)]
+        issue: IssueArg,
+    },
+    /// Resume a paused issue: the rest of its mail goes out.
+    Resume {
+        #[command(flatten)]
+        list: ListArg,
+        #[command(flatten)]
+        issue: IssueArg,
+    },
+    /// Cancel a sending or paused issue: nothing more of it is sent.
+    Cancel {
+        #[command(flatten)]
+        list: ListArg,
+        #[command(flatten)]
+        issue: IssueArg,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct IssueArg {
+    /// The issue's number as `digest status` shows it (default: the latest sent issue).
+    #[arg(long, value_name = "N")]
+    pub issue: Option<i64>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,11 +1,15 @@
-//! `gazette digest draft|preview|approve|send|status`.
+//! `gazette digest draft|preview|approve|send|status|pause|resume|cancel`.
 
 use super::{fmt_time, resolve_list, DigestCmd};
 use crate::app::{Ctx, List};
 use crate::digest::curate::{self, Change};
 use crate::digest::send::{self, Released};
+use crate::digest::sending;
 use crate::digest::Issue;
 use crate::email::EmailAddress;
+use crate::store::digests::DigestRow;
+use crate::store::issue_sends::IssueCounts;
+use crate::store::{DigestStatus, IssueDelivery};
 use std::path::PathBuf;
 
 pub(super) async fn run(ctx: &Ctx, c: DigestCmd) -> anyhow::Result<i32> {
@@ -53,6 +57,36 @@ pub(super) async fn run(ctx: &Ctx, c: DigestCmd) -> anyhow::Result<i32> {
             approve(ctx, &list, " (use --now to send at once)").await?
         }
         DigestCmd::Status { list } => status(ctx, &resolve_list(ctx, &list).await?).await?,
+        DigestCmd::Pause { list, issue } => {
+            let list = resolve_list(ctx, &list).await?;
+            let s = sending::pause(ctx, &list, issue.issue).await?;
+            println!(
+                "issue #{} paused: {} held (`gazette digest resume` sends the rest)",
+                s.issue.number,
+                crate::digest::plural(s.deliveries as usize, "delivery", "deliveries")
+            );
+            print_counts(&s.issue, &s.counts);
+        }
+        DigestCmd::Resume { list, issue } => {
+            let list = resolve_list(ctx, &list).await?;
+            let s = sending::resume(ctx, &list, issue.issue).await?;
+            println!(
+                "issue #{} resumed: {} queued again (`gazette serve` delivers)",
+                s.issue.number,
+                crate::digest::plural(s.deliveries as usize, "delivery", "deliveries")
+            );
+            print_counts(&s.issue, &s.counts);
+        }
+        DigestCmd::Cancel { list, issue } => {
+            let list = resolve_list(ctx, &list).await?;
+            let s = sending::cancel(ctx, &list, issue.issue).await?;
+            println!(
+                "issue #{} cancelled: {} will not be sent",
+                s.issue.number,
+                crate::digest::plural(s.deliveries as usize, "delivery", "deliveries")
+            );
+            print_counts(&s.issue, &s.counts);
+        }
     }
     Ok(0)
 }
@@ -101,20 +135,51 @@ async fn status(ctx: &Ctx, list: &List) -> anyhow::Result<()> {
     );
     for d in ctx.store.recent_digests(list.id(), 10).await? {
         let n = Issue::of(&d)?.items.len();
+        let counts = match d.status {
+            DigestStatus::Sent => Some(ctx.store.digest_delivery_counts(d.id).await?),
+            _ => None,
+        };
+        let state = match &counts {
+            Some(c) => sending::label(&d, c),
+            None => d.status.as_str(),
+        };
         println!(
             "#{:<4} {:<9} {:>3} question{}  {:>6} recipients  {}",
             d.number,
-            d.status,
+            state,
             n,
             if n == 1 { " " } else { "s" },
             d.recipients,
             send::subject_for(list, &d)
         );
+        if let Some(c) = counts {
+            print_counts(&d, &c);
+        }
     }
     Ok(())
 }
 
-fn print_issue_summary(d: &crate::store::digests::DigestRow) -> anyhow::Result<()> {
+/// A sent issue's deliveries by where they stand; `sent` is only what the
+/// relay accepted with 250.
+fn print_counts(d: &DigestRow, c: &IssueCounts) {
+    println!(
+        "      recipients {}: queued {}, sending {}, sent {}, failed {}, cancelled {}, paused {}{}",
+        c.recipients,
+        c.queued,
+        c.sending,
+        c.sent,
+        c.failed,
+        c.cancelled,
+        c.paused,
+        if d.expanded_at.is_none() && d.delivery != IssueDelivery::Cancelled {
+            " (members still being queued)"
+        } else {
+            ""
+        }
+    );
+}
+
+fn print_issue_summary(d: &DigestRow) -> anyhow::Result<()> {
     let issue = Issue::of(d)?;
     println!("issue #{} ({}): {}", d.number, d.status, d.subject);
     if issue.is_empty() {

@@ -6,6 +6,7 @@ pub mod curate;
 pub mod schedule;
 pub mod scheduler;
 pub mod send;
+pub mod sending;
 
 use serde::{Deserialize, Serialize};
 

@@ -4,7 +4,8 @@
 //! crash after the claim leaves a due issue the next pass sends. After
 //! downtime the next slot is computed from *now*, so a missed run fires
 //! once, not once per missed slot. Before a slot, editors are told the
-//! draft is ready for review.
+//! draft is ready for review. Each pass also finishes queuing any sent
+//! issue whose expansion a crash interrupted.
 
 use super::schedule::{parse_timezone, Schedule};
 use super::send::{advance, notify_ahead, Released};
@@ -47,6 +48,10 @@ pub async fn tick(ctx: &Ctx, memory: &mut Memory) -> anyhow::Result<usize> {
     // Held posts are told to editors on the same beat.
     if let Err(e) = crate::moderation::notify_held(ctx).await {
         tracing::warn!(error = %e, "could not tell editors about held posts; trying again next pass");
+    }
+    // Issues a crash left half queued go on, on whichever process passes.
+    if let Err(e) = super::sending::finish_expansions(ctx).await {
+        tracing::warn!(error = %e, "could not finish queuing a sent issue; trying again next pass");
     }
     let mut fired = 0;
     for row in ctx.store.lists().await? {

@@ -1,6 +1,7 @@
 //! The life of an issue: draft (re-assembled on demand), approved (content
-//! and subject frozen), sent (expanded into one outbox row per member, once,
-//! in the transaction that marks what it carried), or skipped when empty.
+//! and subject frozen), sent (marked once with what it carried, then
+//! expanded into one outbox row per member in chunks), or skipped when
+//! empty.
 
 use super::assemble::assemble;
 use super::curate::{Change, Curation};
@@ -54,9 +55,13 @@ async fn open(ctx: &Ctx, list: &List) -> anyhow::Result<DigestRow> {
 pub async fn draft(ctx: &Ctx, list: &List) -> anyhow::Result<DigestRow> {
     let mut d = open(ctx, list).await?;
     if d.status == DRAFT {
-        let issue = curated(ctx, list, &d, crate::now_ms()).await?;
-        d.content = issue.to_json();
-        ctx.store.set_draft_content(d.id, &d.content).await?;
+        let content = curated(ctx, list, &d, crate::now_ms()).await?.to_json();
+        // Written only when it changed: this runs on every look at the
+        // draft, and an unchanged rewrite still takes the write lock.
+        if content != d.content {
+            ctx.store.set_draft_content(d.id, &content).await?;
+            d.content = content;
+        }
     }
     d.subject = subject_for(list, &d);
     Ok(d)
@@ -178,8 +183,10 @@ pub async fn send_now_seen(ctx: &Ctx, list: &List, seen: Option<&str>) -> anyhow
     release(ctx, list, &d).await
 }
 
-/// Expands an approved issue into deliveries, exactly once, and records
-/// what it carried so the next issue starts after it.
+/// Sends an approved issue: marks it sent with what it carried (once,
+/// however many workers try), then queues one delivery per member in
+/// chunks (see [`super::sending`]); a crash part-way is finished by the
+/// next scheduler pass of any process.
 pub async fn release(ctx: &Ctx, list: &List, d: &DigestRow) -> anyhow::Result<Released> {
     if d.status != APPROVED {
         return Ok(Released::AlreadyReleased { digest_id: d.id });
@@ -191,6 +198,24 @@ pub async fn release(ctx: &Ctx, list: &List, d: &DigestRow) -> anyhow::Result<Re
             .await?;
         return Ok(Released::Skipped { digest_id: d.id });
     }
+    if !begin_sending(ctx, d, &issue).await? {
+        return Ok(Released::AlreadyReleased { digest_id: d.id });
+    }
+    metrics::counter!(crate::telemetry::ISSUES_SENT).increment(1);
+    super::sending::expand(ctx, d.id).await?;
+    // Read back: another process may have queued some of the chunks.
+    let n = ctx.store.digest(d.id).await?.map_or(0, |d| d.recipients) as u64;
+    tracing::info!(list = %list.posting(), digest = d.number, recipients = n, "digest released");
+    Ok(Released::Sent {
+        digest_id: d.id,
+        recipients: n,
+    })
+}
+
+/// Marks approved issue `d` sent, and the questions and answers it
+/// carries as carried, in one transaction; queues nothing yet. False when
+/// another worker did it first.
+pub async fn begin_sending(ctx: &Ctx, d: &DigestRow, issue: &Issue) -> anyhow::Result<bool> {
     let questions: Vec<i64> = issue.items.iter().map(|i| i.question_id).collect();
     let answers: Vec<i64> = issue
         .items
@@ -199,24 +224,13 @@ pub async fn release(ctx: &Ctx, list: &List, d: &DigestRow) -> anyhow::Result<Re
         .collect();
     let mut tx = ctx.store.begin_write().await?;
     if !ctx.store.mark_digest_sent(&mut tx, d.id).await? {
-        return Ok(Released::AlreadyReleased { digest_id: d.id });
+        return Ok(false);
     }
     ctx.store
         .mark_digested(&mut tx, d.id, &questions, &answers)
         .await?;
-    let n = ctx.store.expand_digest(&mut tx, d.id, list.id()).await?;
-    ctx.store
-        .set_digest_recipients(&mut tx, d.id, n as i64)
-        .await?;
     tx.commit().await?;
-    ctx.outbox_wake.notify_waiters();
-    tracing::info!(list = %list.posting(), digest = d.number, recipients = n, "digest released");
-    metrics::counter!(crate::telemetry::ISSUES_SENT).increment(1);
-    metrics::counter!(crate::telemetry::ISSUE_RECIPIENTS).increment(n);
-    Ok(Released::Sent {
-        digest_id: d.id,
-        recipients: n,
-    })
+    Ok(true)
 }
 
 /// Approves the open issue; one whose slot already passed goes out at once.
@@ -266,6 +280,12 @@ pub async fn advance(ctx: &Ctx, list: &List) -> anyhow::Result<Option<Released>>
 /// Before the send time: tells the editors the draft is ready for review,
 /// once per issue, when it has something in it. True when they were told.
 pub async fn notify_ahead(ctx: &Ctx, list: &List) -> anyhow::Result<bool> {
+    // Cheap checks first: this runs every minute in every process, and
+    // once the editors were told there is nothing to assemble for.
+    match ctx.store.open_digest(list.id()).await? {
+        Some(d) if d.status != DRAFT || d.notified_at.is_some() => return Ok(false),
+        _ => {}
+    }
     if ctx.store.editors(list.id()).await?.is_empty() {
         return Ok(false);
     }

@@ -14,15 +14,17 @@ pub struct DeliveryCounts {
     pub sent: i64,
     pub failed: i64,
     pub cancelled: i64,
+    /// Held with a paused issue.
+    pub paused: i64,
 }
 
 impl DeliveryCounts {
     pub fn total(&self) -> i64 {
-        self.queued + self.sending + self.sent + self.failed + self.cancelled
+        self.queued + self.sending + self.sent + self.failed + self.cancelled + self.paused
     }
-    /// Still to be sent (queued, deferred or being sent).
+    /// Still to be sent (queued, deferred, being sent or paused).
     pub fn in_progress(&self) -> i64 {
-        self.queued + self.sending
+        self.queued + self.sending + self.paused
     }
 }
 
@@ -82,6 +84,7 @@ impl Store {
                 OutboxStatus::Sent => c.sent = n,
                 OutboxStatus::Failed => c.failed = n,
                 OutboxStatus::Cancelled => c.cancelled = n,
+                OutboxStatus::Paused => c.paused = n,
             }
         }
         Ok(c)

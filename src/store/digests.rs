@@ -1,6 +1,6 @@
 //! Digest issues: draft → approved (content frozen) → sent, or skipped.
 
-use super::{col, state, DigestStatus, Result, Store, Tx};
+use super::{col, state, DigestStatus, IssueDelivery, Result, Store, Tx};
 use sqlx::any::AnyRow;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,10 +27,16 @@ pub struct DigestRow {
     pub curation: String,
     /// How many times editors saved this issue (optimistic concurrency).
     pub version: i64,
+    /// The last member id whose delivery of this sent issue is queued.
+    pub expanded_through: i64,
+    /// When every member's delivery was queued (`None` while expanding).
+    pub expanded_at: Option<i64>,
+    /// Running, or paused or cancelled by an editor.
+    pub delivery: IssueDelivery,
 }
 
 impl DigestRow {
-    fn from_row(r: &AnyRow) -> Result<Self> {
+    pub(super) fn from_row(r: &AnyRow) -> Result<Self> {
         Ok(DigestRow {
             id: col(r, "id")?,
             list_id: col(r, "list_id")?,
@@ -49,14 +55,17 @@ impl DigestRow {
             notified_at: col(r, "notified_at")?,
             curation: col(r, "curation")?,
             version: col(r, "version")?,
+            expanded_through: col(r, "expanded_through")?,
+            expanded_at: col(r, "expanded_at")?,
+            delivery: state(r, "delivery")?,
         })
     }
 }
 
-const SELECT_OPEN: &str = "SELECT id, list_id, number, status, subject, intro, since, until_at, content, created_at, approved_at, due_at, sent_at, recipients, notified_at, curation, version FROM digests WHERE list_id = $1 AND status IN ('draft', 'approved') ORDER BY number DESC LIMIT 1";
-const SELECT_BY_ID: &str = "SELECT id, list_id, number, status, subject, intro, since, until_at, content, created_at, approved_at, due_at, sent_at, recipients, notified_at, curation, version FROM digests WHERE id = $1";
-const SELECT_BY_NUMBER: &str = "SELECT id, list_id, number, status, subject, intro, since, until_at, content, created_at, approved_at, due_at, sent_at, recipients, notified_at, curation, version FROM digests WHERE list_id = $1 AND number = $2";
-const SELECT_RECENT: &str = "SELECT id, list_id, number, status, subject, intro, since, until_at, content, created_at, approved_at, due_at, sent_at, recipients, notified_at, curation, version FROM digests WHERE list_id = $1 ORDER BY number DESC LIMIT $2";
+const SELECT_OPEN: &str = "SELECT id, list_id, number, status, subject, intro, since, until_at, content, created_at, approved_at, due_at, sent_at, recipients, notified_at, curation, version, expanded_through, expanded_at, delivery FROM digests WHERE list_id = $1 AND status IN ('draft', 'approved') ORDER BY number DESC LIMIT 1";
+pub(super) const SELECT_BY_ID: &str = "SELECT id, list_id, number, status, subject, intro, since, until_at, content, created_at, approved_at, due_at, sent_at, recipients, notified_at, curation, version, expanded_through, expanded_at, delivery FROM digests WHERE id = $1";
+const SELECT_BY_NUMBER: &str = "SELECT id, list_id, number, status, subject, intro, since, until_at, content, created_at, approved_at, due_at, sent_at, recipients, notified_at, curation, version, expanded_through, expanded_at, delivery FROM digests WHERE list_id = $1 AND number = $2";
+const SELECT_RECENT: &str = "SELECT id, list_id, number, status, subject, intro, since, until_at, content, created_at, approved_at, due_at, sent_at, recipients, notified_at, curation, version, expanded_through, expanded_at, delivery FROM digests WHERE list_id = $1 ORDER BY number DESC LIMIT $2";
 const SELECT_LAST_CLOSED: &str =
     "SELECT MAX(until_at) FROM digests WHERE list_id = $1 AND status IN ('sent', 'skipped')";
 const SELECT_NEXT_NUMBER: &str =
@@ -74,8 +83,9 @@ const SET_DRAFT_CONTENT: &str =
 /// with the editors' decisions it was assembled with (`version`).
 const APPROVE: &str = "UPDATE digests SET status = 'approved', content = $2, until_at = $3, approved_at = $4, subject = $5 WHERE id = $1 AND status = 'draft' AND version = $6";
 const MARK_SKIPPED: &str = "UPDATE digests SET status = 'skipped', until_at = $2, content = '[]' WHERE id = $1 AND status IN ('draft', 'approved')";
-/// The one transition that expands an issue into deliveries; its
-/// compare-and-set makes expansion happen once however many workers try.
+/// The one transition into sending: its compare-and-set makes it happen
+/// once however many workers try. Its deliveries are queued afterwards in
+/// chunks (`issue_sends`), until `expanded_at` is set.
 const MARK_SENT: &str =
     "UPDATE digests SET status = 'sent', sent_at = $2 WHERE id = $1 AND status = 'approved'";
 /// The schedule fired for this issue at slot `$2`.
@@ -90,7 +100,6 @@ const CLAIM_SLOT: &str =
 const SAVE_CURATION: &str =
     "UPDATE digests SET subject = $3, intro = $4, curation = $5, version = version + 1 \
      WHERE id = $1 AND version = $2 AND status = 'draft'";
-const SET_RECIPIENTS: &str = "UPDATE digests SET recipients = $2 WHERE id = $1";
 
 impl Store {
     pub async fn open_digest(&self, list_id: i64) -> Result<Option<DigestRow>> {
@@ -204,7 +213,8 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Moves an approved issue to `sent` inside `tx`; false when someone else did.
+    /// Moves an approved issue to `sent` (sending: nothing queued yet)
+    /// inside `tx`; false when someone else did.
     pub async fn mark_digest_sent(&self, tx: &mut Tx, id: i64) -> Result<bool> {
         let done = sqlx::query(MARK_SENT)
             .bind(id)
@@ -254,15 +264,6 @@ impl Store {
             .fetch_optional(self.pool())
             .await?;
         row.as_ref().map(DigestRow::from_row).transpose()
-    }
-
-    pub async fn set_digest_recipients(&self, tx: &mut Tx, id: i64, n: i64) -> Result<()> {
-        sqlx::query(SET_RECIPIENTS)
-            .bind(id)
-            .bind(n)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
     }
 }
 

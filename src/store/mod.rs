@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod deliveries;
 pub mod digests;
 pub mod inbound;
+pub mod issue_sends;
 pub mod lists;
 pub mod members;
 pub mod moderation;
@@ -25,8 +26,8 @@ mod schema;
 pub mod state;
 
 pub use state::{
-    DeliveryMode, DigestStatus, InboundKind, InboundStatus, MemberStatus, OutboxKind, OutboxStatus,
-    StoredEnum,
+    DeliveryMode, DigestStatus, InboundKind, InboundStatus, IssueDelivery, MemberStatus,
+    OutboxKind, OutboxStatus, StoredEnum,
 };
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -266,6 +267,7 @@ mod tests {
         known.extend(InboundStatus::ALL.iter().map(|v| v.as_str()));
         known.extend(InboundKind::ALL.iter().map(|v| v.as_str()));
         known.extend(DigestStatus::ALL.iter().map(|v| v.as_str()));
+        known.extend(IssueDelivery::ALL.iter().map(|v| v.as_str()));
         // Not states: empty text, JSON defaults, dedupe-key pieces, settings
         // keys, SQLite's clock (`julianday('now')`).
         known.extend(["", "{}", "[]", ":", "digest:", "token_secret", "now"]);
@@ -275,6 +277,7 @@ mod tests {
             ("outbox.rs", include_str!("outbox.rs")),
             ("digests.rs", include_str!("digests.rs")),
             ("inbound.rs", include_str!("inbound.rs")),
+            ("issue_sends.rs", include_str!("issue_sends.rs")),
             ("posts.rs", include_str!("posts.rs")),
             ("retention.rs", include_str!("retention.rs")),
             ("access.rs", include_str!("access.rs")),

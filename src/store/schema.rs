@@ -76,6 +76,12 @@ pub(crate) const FILES: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0009_outbox_claim.sql"),
         include_str!("../../migrations/postgres/0009_outbox_claim.sql"),
     ),
+    (
+        10,
+        "issue sending",
+        include_str!("../../migrations/sqlite/0010_issue_sending.sql"),
+        include_str!("../../migrations/postgres/0010_issue_sending.sql"),
+    ),
 ];
 
 /// The migrator for `backend`.

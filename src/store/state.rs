@@ -128,8 +128,12 @@ stored_enum! {
         /// The relay accepted it (250).
         Sent = "sent",
         Failed = "failed",
-        /// No longer meant to be sent (the member left).
+        /// No longer meant to be sent (the member left, or an editor
+        /// cancelled the issue).
         Cancelled = "cancelled",
+        /// Held back with its issue (`gazette digest pause`): not claimed
+        /// until the issue is resumed.
+        Paused = "paused",
     }
 }
 
@@ -189,6 +193,18 @@ stored_enum! {
     }
 }
 
+stored_enum! {
+    /// What an editor decided about a sent issue's deliveries.
+    IssueDelivery in "digests.delivery" {
+        /// Queued and sent as usual.
+        Running = "running",
+        /// Held: nothing more is queued or claimed until resumed.
+        Paused = "paused",
+        /// Stopped for good: what was not sent yet never will be.
+        Cancelled = "cancelled",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,6 +227,7 @@ mod tests {
         round_trips::<InboundStatus>();
         round_trips::<InboundKind>();
         round_trips::<DigestStatus>();
+        round_trips::<IssueDelivery>();
         assert_eq!(
             MemberStatus::parse("ACTIVE").unwrap_err().to_string(),
             "members.status holds `ACTIVE`, which this gazette does not know (it knows pending, active, unsubscribed, disabled or guest)"

@@ -21,6 +21,7 @@ mod inbound_pipeline;
 mod inbound_trust;
 mod ingest_corpora;
 mod inspect;
+mod issue_sending;
 mod leaks;
 mod members;
 mod notice_budgets;
