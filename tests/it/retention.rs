@@ -1,6 +1,7 @@
 //! Retention: the raw bytes of mail handled long ago are deleted in
 //! batches (the rows and their outcomes stay); held mail keeps its bytes;
-//! stale throttles go.
+//! stale throttles go; old deliveries go while their issues keep their
+//! counts.
 
 use crate::common::*;
 use gazette::app::Ctx;
@@ -127,5 +128,88 @@ async fn old_raw_mail_goes_held_mail_stays() {
             .await
             .unwrap();
         assert_eq!(again.raw_messages, 0);
+    }
+}
+
+/// Finished deliveries older than `GAZETTE_KEEP_DELIVERIES_DAYS` go, a
+/// batch at a time; an issue's figures stay exactly as they were (its
+/// deleted rows are counted on its row first), and a delivery still
+/// waiting stays whatever its age.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_deliveries_go_and_issue_counts_stay() {
+    for db in databases().await {
+        eprintln!("--- delivery pruning on {}", db.label);
+        let outdir = tempfile::tempdir().unwrap();
+        let smtp = format!("file://{}", outdir.path().display());
+        let ctx = Ctx::open(test_config(&db, &smtp, &[])).await.unwrap();
+        let list = seed_list(&ctx, 7).await;
+        let gazette::digest::send::Released::Sent { digest_id, .. } =
+            gazette::digest::send::send_now(&ctx, &list).await.unwrap()
+        else {
+            panic!("the issue has a question: it is sent");
+        };
+        let (stop, workers) = start_workers(&ctx);
+        // 7 digests and the asker's acknowledgement.
+        eml_files(outdir.path(), 8).await;
+        wait_for(30, "every delivery recorded", || async {
+            (count(&ctx, "SELECT COUNT(*) FROM outbox WHERE status <> 'sent'").await == 0)
+                .then_some(())
+        })
+        .await;
+        stop.send(true).unwrap();
+        workers.await.unwrap();
+        // One delivery cancelled, one still waiting.
+        sqlx::query("UPDATE outbox SET status = 'cancelled' WHERE id = (SELECT MAX(id) FROM outbox WHERE kind = 'digest')")
+            .execute(ctx.store.pool())
+            .await
+            .unwrap();
+        let waiting = gazette::store::outbox::NewOutbox {
+            dedupe_key: "test:waiting",
+            list_id: list.id(),
+            member_id: None,
+            recipient: "late@example.org",
+            kind: gazette::store::OutboxKind::Notice,
+            ref_id: None,
+            payload: "{}",
+        };
+        assert!(ctx.store.enqueue(&waiting).await.unwrap());
+        let before = ctx.store.digest_delivery_counts(digest_id).await.unwrap();
+        assert_eq!((before.sent, before.cancelled), (6, 1));
+        // Everything was made 40 days ago; the default keeps 30.
+        sqlx::query("UPDATE outbox SET created_at = created_at - $1")
+            .bind(40 * 86_400_000i64)
+            .execute(ctx.store.pool())
+            .await
+            .unwrap();
+        let cutoff = gazette::now_ms() - 30 * 86_400_000;
+        // Small batches, so counts are added up across several.
+        let (mut after, mut deleted) = (0, 0);
+        while let Some(next) = {
+            let step = ctx.store.prune_deliveries(after, cutoff, 3).await.unwrap();
+            deleted += step.deleted;
+            step.next
+        } {
+            after = next;
+        }
+        assert_eq!(deleted, 8, "7 digests and the acknowledgement");
+        assert_eq!(
+            ctx.store.digest_delivery_counts(digest_id).await.unwrap(),
+            before,
+            "the issue's figures survive its rows"
+        );
+        assert_eq!(
+            count(&ctx, "SELECT COUNT(*) FROM outbox").await,
+            1,
+            "the waiting delivery stays"
+        );
+        // A second pass finds nothing more; the hourly pass agrees.
+        let pruned = gazette::retention::prune(&ctx, gazette::now_ms())
+            .await
+            .unwrap();
+        assert_eq!(pruned.deliveries, 0);
+        assert_eq!(
+            ctx.store.digest_delivery_counts(digest_id).await.unwrap(),
+            before
+        );
     }
 }
