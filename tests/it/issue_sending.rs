@@ -382,3 +382,61 @@ async fn the_draft_is_written_only_when_it_changed() {
     assert_eq!(Issue::of(&d).unwrap().items.len(), 2);
     assert_eq!(content_writes(&ctx).await, 2);
 }
+
+/// Not a check (no timings are asserted): prints how long each chunk of a
+/// large expansion holds the write lock. `GAZETTE_EXPAND_MEMBERS` (default
+/// 100,000) members; run with `cargo test --test it expansion_at_scale --
+/// --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn expansion_at_scale() {
+    let n: i64 = std::env::var("GAZETTE_EXPAND_MEMBERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    for db in databases().await {
+        let ctx = Ctx::open(test_config(&db, "file:///nonexistent", &[]))
+            .await
+            .unwrap();
+        let list = seed_list(&ctx, 1).await;
+        sqlx::query(
+            "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < $2) \
+             INSERT INTO members (list_id, email, email_key, status, mode, requested_at) \
+             SELECT $1, 'x' || CAST(n AS TEXT) || '@example.org', 'x' || CAST(n AS TEXT) || '@example.org', 'active', 'digest', 0 FROM s",
+        )
+        .bind(list.id())
+        .bind(n)
+        .execute(ctx.store.pool())
+        .await
+        .unwrap();
+        let id = begun(&ctx, &list).await;
+        let start = std::time::Instant::now();
+        let (mut chunks, mut longest) = (0, Duration::ZERO);
+        loop {
+            let t = std::time::Instant::now();
+            let step = ctx
+                .store
+                .expand_issue_chunk(id, sending::EXPAND_CHUNK)
+                .await
+                .unwrap();
+            longest = longest.max(t.elapsed());
+            match step {
+                ExpandStep::Queued(_) => chunks += 1,
+                _ => break,
+            }
+        }
+        let total = start.elapsed();
+        let d = ctx.store.digest(id).await.unwrap().unwrap();
+        assert_eq!(d.recipients, n + 1);
+        eprintln!(
+            "{}: {} members in {chunks} chunks of {}: {:.2} s, {:.0} rows/s, longest chunk {} ms",
+            db.label,
+            d.recipients,
+            sending::EXPAND_CHUNK,
+            total.as_secs_f64(),
+            d.recipients as f64 / total.as_secs_f64(),
+            longest.as_millis()
+        );
+        ctx.store.close().await;
+    }
+}
