@@ -89,6 +89,44 @@ async fn an_interrupted_expansion_resumes_with_one_row_per_member() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pause_mid_expansion_stops_it_and_a_resume_finishes_it() {
+    for db in databases().await {
+        eprintln!("--- pause mid-expansion on {}", db.label);
+        let ctx = Ctx::open(test_config(&db, "file:///nonexistent", &[]))
+            .await
+            .unwrap();
+        let list = seed_list(&ctx, 25).await;
+        let id = begun(&ctx, &list).await;
+        assert_eq!(
+            ctx.store.expand_issue_chunk(id, 10).await.unwrap(),
+            ExpandStep::Queued(10)
+        );
+        let paused = sending::pause(&ctx, &list, None).await.unwrap();
+        assert_eq!(paused.deliveries, 10);
+        assert_eq!(paused.counts.paused, 10);
+        // Neither a direct step nor a scheduler pass queues more.
+        assert_eq!(
+            ctx.store.expand_issue_chunk(id, 10).await.unwrap(),
+            ExpandStep::Stopped
+        );
+        tick(&ctx, &mut Memory::default()).await.unwrap();
+        assert_eq!(rows_per_member(&ctx, id).await.len(), 10);
+        let resumed = sending::resume(&ctx, &list, None).await.unwrap();
+        assert_eq!(resumed.deliveries, 10);
+        assert!(
+            resumed.issue.expanded_at.is_some(),
+            "the resume finished it"
+        );
+        assert_eq!(resumed.counts.recipients, 25);
+        assert_eq!(resumed.counts.queued, 25);
+        let per = rows_per_member(&ctx, id).await;
+        assert_eq!(per.len(), 25);
+        assert!(per.values().all(|&n| n == 1), "{per:?}");
+        ctx.store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_processes_expanding_at_once_queue_each_member_once() {
     for db in databases().await {
         eprintln!("--- racing expansions on {}", db.label);
