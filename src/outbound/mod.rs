@@ -1,11 +1,13 @@
 //! Outgoing mail, as a pipeline of clear stages:
 //! outbox (claim due rows with a lease) → render (per recipient) →
 //! compose (MIME with list headers) → DKIM-sign → transport (one envelope
-//! per recipient) → record (sent, retry with backoff, or failed).
+//! per recipient) → record (sent, retry with backoff, or failed; written in
+//! batches).
 
 pub mod cache;
 pub mod compose;
 pub mod dkim;
+pub mod record;
 pub mod render;
 pub mod text;
 pub mod transport;

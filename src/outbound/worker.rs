@@ -1,35 +1,59 @@
 //! Delivery workers: claim due outbox rows, send each, record the result.
-//! A row is marked sent the moment the relay accepts it; a crash before
-//! that leaves the row leased, and the lease expiry hands it to another
-//! worker. So a send must end before its lease does: it gets a deadline a
-//! margin before the lease ends, and a relay too slow for it is dropped
-//! and retried. 4xx and network errors back off exponentially for up to
-//! `retry_for` (days) from the first attempt (or from `outbox retry`); 5xx
-//! fails at once, and counts as a bounce when it is about the recipient.
-//! Every message is DKIM-signed just before it is sent, when a key is set.
+//!
+//! Leases are taken and compared on the database's clock: the claim sets
+//! `lease_until` from the database's now and reports both, and the sweep
+//! that hands expired rows back compares with the database's now too. A
+//! worker never compares its own wall clock with a lease; it turns the lease
+//! left (as the database reported it) into a deadline on its monotonic
+//! clock, counted from before it sent the claim, so the deadline can only
+//! be early, never late, whatever the worker's clock says.
+//!
+//! A send must end [`lease_margin`] before the lease does, and the result is
+//! then recorded in a batch (see [`super::record`]) while the row is still
+//! ours. A relay too slow for the deadline is dropped and the row retried.
+//! 4xx and network errors back off exponentially for up to `retry_for`
+//! (days) from the first attempt (or from `outbox retry`); 5xx fails at
+//! once, and counts as a bounce when it is about the recipient. Every
+//! message is DKIM-signed just before it is sent, when a key is set.
+//!
+//! Workers claim ahead: the next batch is claimed as soon as the current
+//! one is all under way, so the relay connections do not idle while the
+//! last sends of a batch finish.
 
 use super::compose;
+use super::record::Recorder;
 use super::render::{render, RenderError};
 use super::transport::{SendError, Transport};
 use crate::app::Ctx;
-use crate::store::outbox::OutboxRow;
+use crate::store::outbox::{OutboxRow, Outcome};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tracing::Instrument;
 
-/// Points a permanent failure about the recipient adds to the member's
-/// bounce score (see [`crate::store::members::BOUNCE_DISABLE_AT`]).
-const PERMANENT_FAILURE_POINTS: i64 = 2;
+/// How long before its lease ends a send must be over: the time to record
+/// its result while the row is still ours. Recording takes up to
+/// [`super::record::FLUSH_EVERY`] (100 ms) of batching, then one commit,
+/// which on SQLite may wait for the write lock up to its busy timeout
+/// (10 s), then up to 1.5 s of pauses between retries. So a quarter of the
+/// lease, at most 30 s (at the default 300 s lease, 30 s: twice what a
+/// commit can wait), at least 1 s, and never more than half the lease (a
+/// lease of a few seconds, as in tests, leaves room to send; there a commit
+/// held up for more than the margin falls in the window named in
+/// [`super::record`]).
+pub fn lease_margin(lease: Duration) -> Duration {
+    (lease / 4)
+        .clamp(Duration::from_secs(1), Duration::from_secs(30))
+        .min(lease / 2)
+}
 
-/// A send must be over this long before its lease ends: time to record the
-/// outcome while the row is still ours.
-const LEASE_MARGIN_MS: i64 = 1000;
-
-/// Tries at recording a send the relay accepted (100 ms, doubling, between).
-const MARK_SENT_TRIES: u32 = 5;
+/// How often each process hands back the rows of expired leases.
+fn sweep_every(lease: Duration) -> Duration {
+    (lease / 4).clamp(Duration::from_millis(100), Duration::from_secs(5))
+}
 
 /// After this many permanent refusals in a row that are not about the
 /// recipient, the relay itself seems to refuse us: say so loudly.
@@ -39,9 +63,12 @@ const RELAY_REFUSAL_ALARM: usize = 10;
 /// process talks to one relay, so one counter serves all workers).
 static RELAY_REFUSALS_IN_A_ROW: AtomicUsize = AtomicUsize::new(0);
 
-/// Runs `config.workers` workers until `shutdown` flips; in-flight sends
-/// finish, claimed but unstarted rows are handed back.
+/// Runs `config.workers` workers and the lease sweep until `shutdown`
+/// flips; in-flight sends finish, claimed but unstarted rows are handed
+/// back, and every result is recorded before this returns.
 pub async fn run(ctx: Ctx, transport: Arc<Transport>, shutdown: watch::Receiver<bool>) {
+    let (recorder, recording) = Recorder::start(ctx.clone());
+    let sweeper = tokio::spawn(sweeper(ctx.clone(), shutdown.clone()));
     let mut set = JoinSet::new();
     for n in 0..ctx.config.workers {
         let owner = format!(
@@ -54,38 +81,76 @@ pub async fn run(ctx: Ctx, transport: Arc<Transport>, shutdown: watch::Receiver<
         set.spawn(worker(
             ctx.clone(),
             transport.clone(),
+            recorder.clone(),
             owner,
             shutdown.clone(),
         ));
     }
+    drop(recorder);
     while set.join_next().await.is_some() {}
+    let _ = recording.await;
+    let _ = sweeper.await;
     transport.close().await;
+}
+
+/// Hands back rows whose lease ended (a worker that died, here or in
+/// another process), until `shutdown` flips.
+async fn sweeper(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
+    let every = sweep_every(ctx.config.lease);
+    loop {
+        match ctx.store.sweep_expired_leases().await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(
+                    rows = n,
+                    "leases ended without a result; the rows are queued again"
+                );
+                ctx.outbox_wake.notify_waiters();
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot hand back expired leases; trying again"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+    }
 }
 
 async fn worker(
     ctx: Ctx,
     transport: Arc<Transport>,
+    recorder: Recorder,
     owner: String,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let lease_ms = ctx.config.lease.as_millis() as i64;
+    let margin = lease_margin(ctx.config.lease);
+    // Sends in flight, across batches: no more than the relay takes at once.
+    let in_flight = ctx.config.smtp_max_connections.max(1) * 2;
+    let mut tasks = JoinSet::new();
     loop {
+        while tasks.try_join_next().is_some() {}
         if *shutdown.borrow() {
-            return;
+            break;
         }
-        let lease_until = crate::now_ms() + ctx.config.lease.as_millis() as i64;
-        let rows = match ctx
+        // Before the claim: the database's now is at or after this instant.
+        let asked = Instant::now();
+        let claim = match ctx
             .store
-            .claim(&owner, lease_until, ctx.config.batch_size)
+            .claim(&owner, lease_ms, ctx.config.batch_size)
             .await
         {
-            Ok(rows) => rows,
+            Ok(claim) => claim,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot claim outbox rows; retrying in 1 s");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
         };
-        if rows.is_empty() {
+        if claim.rows.is_empty() {
             tokio::select! {
                 _ = ctx.outbox_wake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
@@ -93,80 +158,51 @@ async fn worker(
             }
             continue;
         }
-        let mut tasks = JoinSet::new();
-        for row in rows {
-            if *shutdown.borrow() {
-                if let Err(e) = ctx.store.release(row.id, &owner).await {
-                    tracing::warn!(error = %e, id = row.id, "cannot release row; its lease will expire");
-                }
+        let left = Duration::from_millis(claim.lease_left_ms().max(0) as u64);
+        let deadline = (asked + left).checked_sub(margin).unwrap_or(asked);
+        for row in claim.rows {
+            while tasks.len() >= in_flight {
+                tasks.join_next().await;
+            }
+            // Past (or near) the lease another worker may own the row:
+            // hand it back rather than risk sending it twice.
+            if *shutdown.borrow() || Instant::now() >= deadline {
+                recorder.push(row.id, &owner, Outcome::Released);
                 continue;
             }
             let span =
                 tracing::info_span!("delivery", id = row.id, kind = %row.kind, to = %row.recipient);
-            let (c, t, o) = (ctx.clone(), transport.clone(), owner.clone());
+            let (c, t, r, o) = (
+                ctx.clone(),
+                transport.clone(),
+                recorder.clone(),
+                owner.clone(),
+            );
             tasks.spawn(
                 async move {
-                    // Past (or near) the lease another worker may own the row:
-                    // hand it back rather than risk sending it twice.
-                    let deadline_ms = lease_until - LEASE_MARGIN_MS;
-                    if crate::now_ms() >= deadline_ms {
-                        if let Err(e) = c.store.release(row.id, &o).await {
-                            tracing::warn!(error = %e, "cannot release row; its lease will expire");
-                        }
-                        return;
-                    }
-                    deliver(&c, &t, &o, &row, deadline_ms).await
+                    let outcome = deliver(&c, &t, &row, deadline).await;
+                    report(&c, &r, &o, &row, outcome);
                 }
                 .instrument(span),
             );
-            // Keep no more sends in flight than the relay accepts at once.
-            while tasks.len() >= ctx.config.smtp_max_connections.max(1) * 2 {
-                tasks.join_next().await;
-            }
         }
-        while tasks.join_next().await.is_some() {}
     }
+    while tasks.join_next().await.is_some() {}
 }
 
-/// Sends one row, finishing by `deadline_ms` (epoch ms) or handing it
-/// back, and records what happened; errors recording are logged (the lease
-/// then expires and the row is tried again).
-pub async fn deliver(
-    ctx: &Ctx,
-    transport: &Transport,
-    owner: &str,
-    row: &OutboxRow,
-    deadline_ms: i64,
-) {
-    if let Err(e) = try_deliver(ctx, transport, owner, row, deadline_ms).await {
-        tracing::error!(error = %e, "could not record the delivery result; the row will be retried after its lease");
-    }
-}
-
-async fn try_deliver(
-    ctx: &Ctx,
-    transport: &Transport,
-    owner: &str,
-    row: &OutboxRow,
-    deadline_ms: i64,
-) -> anyhow::Result<()> {
+/// Sends one row, finishing by `deadline` or not at all, and says what
+/// became of it.
+pub async fn deliver(ctx: &Ctx, transport: &Transport, row: &OutboxRow, deadline: Instant) -> Sent {
     let (outgoing, envelope_from) = match render(ctx, row).await {
         Ok(r) => r,
-        Err(RenderError::Cancelled(why)) => {
-            tracing::info!(reason = %why, "delivery cancelled");
-            ctx.store.mark_cancelled(row.id, &why).await?;
-            return Ok(());
-        }
+        Err(RenderError::Cancelled(why)) => return Sent::Cancelled(why),
         Err(RenderError::Other(e)) => {
-            return retry_or_fail(ctx, owner, row, &format!("render failed: {e}")).await;
+            return Sent::Result(Err(SendError::Temporary(format!("render failed: {e}"))))
         }
     };
     let bytes = match compose::build(&outgoing) {
         Ok(b) => b,
-        Err(e) => {
-            ctx.store.mark_failed(row.id, owner, &e.to_string()).await?;
-            return Ok(());
-        }
+        Err(e) => return Sent::Unsendable(e.to_string()),
     };
     // Signed last, over the exact bytes sent. A failure here is our fault,
     // not the message's: retry it like a relay's 4xx rather than fail it.
@@ -178,51 +214,60 @@ async fn try_deliver(
             Ok(signed) => signed,
             Err(e) => {
                 tracing::error!(error = %e, "cannot DKIM-sign the message; it will be retried (check GAZETTE_DKIM_KEY and GAZETTE_DKIM_DOMAIN)");
-                return retry_or_fail(ctx, owner, row, &e.to_string()).await;
+                return Sent::Result(Err(SendError::Temporary(e.to_string())));
             }
         },
         None => bytes,
     };
     let name = format!("{:08}-{}", row.id, row.kind);
-    let left = Duration::from_millis((deadline_ms - crate::now_ms()).max(0) as u64);
-    let deadline = tokio::time::Instant::now() + left;
     let result = transport
         .send(&envelope_from, &row.recipient, &name, &bytes, deadline)
         .await;
-    record(ctx, owner, row, result).await
+    Sent::Result(result)
 }
 
-/// The last stage: what the relay said becomes the row's state (sent,
-/// handed back, retried later, or failed and perhaps a bounce).
-async fn record(
-    ctx: &Ctx,
-    owner: &str,
-    row: &OutboxRow,
-    result: Result<String, SendError>,
-) -> anyhow::Result<()> {
+/// What became of one attempt at a row.
+#[derive(Debug)]
+pub enum Sent {
+    /// What the relay said (or why nothing reached it).
+    Result(Result<String, SendError>),
+    /// The delivery no longer makes sense (the member left).
+    Cancelled(String),
+    /// The message cannot be built: no retry will help.
+    Unsendable(String),
+}
+
+/// The last stage: what happened becomes the row's next state (sent,
+/// handed back, retried later, or failed and perhaps a bounce), queued for
+/// the recorder.
+fn report(ctx: &Ctx, recorder: &Recorder, owner: &str, row: &OutboxRow, sent: Sent) {
+    let result = match sent {
+        Sent::Result(result) => result,
+        Sent::Cancelled(reason) => {
+            tracing::info!(reason = %reason, "delivery cancelled");
+            return recorder.push(row.id, owner, Outcome::Cancelled { reason });
+        }
+        Sent::Unsendable(reply) => return recorder.failed(row.id, owner, reply, None),
+    };
     match result {
         Ok(reply) => {
             RELAY_REFUSALS_IN_A_ROW.store(0, Ordering::Relaxed);
-            record_sent(ctx, row, &reply).await?;
             tracing::debug!(reply = %reply, "sent");
+            let at = crate::now_ms();
+            recorder.push(row.id, owner, Outcome::Sent { reply, at });
         }
         Err(SendError::NotStarted(why)) => {
             // Nothing reached the relay: not an attempt, just a row we
             // could not get to in time. The next claim takes it afresh.
             tracing::debug!(reason = %why, "not started before the lease deadline; handing the row back");
-            ctx.store.release(row.id, owner).await?;
+            recorder.push(row.id, owner, Outcome::Released);
         }
-        Err(SendError::Temporary(reply)) => retry_or_fail(ctx, owner, row, &reply).await?,
+        Err(SendError::Temporary(reply)) => retry_or_fail(ctx, recorder, owner, row, reply),
         Err(SendError::Permanent(reply)) => {
-            ctx.store.mark_failed(row.id, owner, &reply).await?;
-            if blames_recipient(&reply) {
+            let bounce = if blames_recipient(&reply) {
                 RELAY_REFUSALS_IN_A_ROW.store(0, Ordering::Relaxed);
                 tracing::warn!(reply = %reply, "relay refused the recipient for good");
-                if let Some(member) = row.member_id {
-                    ctx.store
-                        .add_bounce_points(member, PERMANENT_FAILURE_POINTS)
-                        .await?;
-                }
+                row.member_id
             } else {
                 tracing::warn!(reply = %reply, "relay refused the message for good (not about the recipient: no bounce points)");
                 let n = RELAY_REFUSALS_IN_A_ROW.fetch_add(1, Ordering::Relaxed) + 1;
@@ -233,49 +278,26 @@ async fn record(
                         "the relay seems to refuse everything we send, for reasons that are not about the recipients; check what it allows this host and sender domain (relay access, SPF, credentials in GAZETTE_SMTP_URL), then requeue with `gazette outbox retry`"
                     );
                 }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Records a send the relay accepted. It is retried briefly, because a
-/// row left leased is sent again when the lease ends; marking it sent twice
-/// does no harm.
-async fn record_sent(ctx: &Ctx, row: &OutboxRow, reply: &str) -> anyhow::Result<()> {
-    let mut pause = Duration::from_millis(100);
-    let mut tries = 1;
-    loop {
-        match ctx.store.mark_sent(row.id, reply).await {
-            Ok(()) => return Ok(()),
-            Err(e) if tries < MARK_SENT_TRIES => {
-                tracing::warn!(error = %e, tries, "relay accepted the message but recording it failed; trying again");
-                tokio::time::sleep(pause).await;
-                pause *= 2;
-                tries += 1;
-            }
-            Err(e) => {
-                return Err(anyhow::anyhow!(
-                    "the relay accepted the message ({reply}) but recording it failed {tries} times ({e}); unless the database recovers first, the recipient gets it again after the lease"
-                ))
-            }
+                None
+            };
+            recorder.failed(row.id, owner, reply, bounce);
         }
     }
 }
 
-async fn retry_or_fail(ctx: &Ctx, owner: &str, row: &OutboxRow, reply: &str) -> anyhow::Result<()> {
+fn retry_or_fail(ctx: &Ctx, recorder: &Recorder, owner: &str, row: &OutboxRow, reply: String) {
     let now = crate::now_ms();
+    let retry_for = ctx.config.retry_for.as_millis() as i64;
     // From the first attempt, or from `outbox retry` when an operator requeued it.
-    if now - row.retry_since > ctx.config.retry_for.as_millis() as i64 {
+    if now - row.retry_since > retry_for {
         let why = format!("gave up after {} attempts: {reply}", row.attempts);
         tracing::warn!(reason = %why, "delivery failed");
-        ctx.store.mark_failed(row.id, owner, &why).await?;
+        recorder.failed(row.id, owner, why, None);
     } else {
-        let next = now + backoff_ms(row.attempts);
-        tracing::info!(reply = %reply, retry_in_s = (next - now) / 1000, "temporary failure");
-        ctx.store.mark_retry(row.id, owner, next, reply).await?;
+        let next_at = now + backoff_ms(row.attempts);
+        tracing::info!(reply = %reply, retry_in_s = (next_at - now) / 1000, "temporary failure");
+        recorder.push(row.id, owner, Outcome::Retry { next_at, reply });
     }
-    Ok(())
 }
 
 /// Whether a permanent refusal is about the recipient's address, and so

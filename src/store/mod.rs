@@ -268,8 +268,9 @@ mod tests {
         known.extend(InboundKind::ALL.iter().map(|v| v.as_str()));
         known.extend(DigestStatus::ALL.iter().map(|v| v.as_str()));
         known.extend(IssueDelivery::ALL.iter().map(|v| v.as_str()));
-        // Not states: empty text, JSON defaults, dedupe-key pieces, settings keys.
-        known.extend(["", "{}", "[]", ":", "digest:", "token_secret"]);
+        // Not states: empty text, JSON defaults, dedupe-key pieces, settings
+        // keys, SQLite's clock (`julianday('now')`).
+        known.extend(["", "{}", "[]", ":", "digest:", "token_secret", "now"]);
         for (file, text) in [
             ("lists.rs", include_str!("lists.rs")),
             ("members.rs", include_str!("members.rs")),

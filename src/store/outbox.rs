@@ -3,7 +3,7 @@
 //! workers run. Workers claim rows with a lease; an expired lease (a worker
 //! that died) makes the row claimable again.
 
-use super::{col, state, OutboxKind, OutboxStatus, Result, Store, Tx};
+use super::{col, state, text, OutboxKind, OutboxStatus, Result, Store, Tx};
 use sqlx::any::AnyRow;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +41,56 @@ impl OutboxRow {
     }
 }
 
+/// What one claim took, with the lease as the database's clock has it:
+/// the rows are `owner`'s until `lease_until`, `lease_until - db_now` ms
+/// after the claim read the clock.
+#[derive(Debug, Clone, Default)]
+pub struct Claim {
+    pub rows: Vec<OutboxRow>,
+    pub lease_until: i64,
+    pub db_now: i64,
+}
+
+impl Claim {
+    /// The lease left when the claim read the clock (ms).
+    pub fn lease_left_ms(&self) -> i64 {
+        self.lease_until - self.db_now
+    }
+}
+
+/// What became of one delivery, to be recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The relay accepted it (`at`: when, epoch ms).
+    Sent {
+        reply: String,
+        at: i64,
+    },
+    /// A temporary failure: queued again for `next_at`.
+    Retry {
+        next_at: i64,
+        reply: String,
+    },
+    Failed {
+        reply: String,
+    },
+    /// Claimed but never handed to the relay: back to the queue, the
+    /// attempt not counted.
+    Released,
+    /// No longer meant to be sent.
+    Cancelled {
+        reason: String,
+    },
+}
+
+/// An outcome for row `id`, reported by the worker that leased it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub id: i64,
+    pub owner: String,
+    pub outcome: Outcome,
+}
+
 pub struct NewOutbox<'a> {
     pub dedupe_key: &'a str,
     pub list_id: i64,
@@ -64,16 +114,91 @@ const EXPAND_EVERY_POST: &str = "INSERT INTO outbox (dedupe_key, list_id, member
      SELECT $2 || ':' || CAST($3 AS TEXT) || ':' || CAST(m.id AS TEXT), m.list_id, m.id, m.email, $2, $3, '{}', 'queued', $6, $6, $6 \
      FROM members m WHERE m.list_id = $1 AND m.status = 'active' AND m.mode = 'every' AND m.id <> $4 AND m.id <> $5 \
      ON CONFLICT (dedupe_key) DO NOTHING";
-const CLAIM_SQLITE: &str = "UPDATE outbox SET status = 'sending', lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
-     WHERE id IN (SELECT id FROM outbox WHERE (status = 'queued' AND next_attempt_at <= $3) OR (status = 'sending' AND lease_until < $3) \
-                  ORDER BY next_attempt_at, id LIMIT $4) \
-     RETURNING id, dedupe_key, list_id, member_id, recipient, kind, ref_id, payload, attempts, retry_since, created_at";
-/// PostgreSQL: `SKIP LOCKED` lets several workers claim disjoint batches
-/// without waiting on each other.
-const CLAIM_POSTGRES: &str = "UPDATE outbox SET status = 'sending', lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
-     WHERE id IN (SELECT id FROM outbox WHERE (status = 'queued' AND next_attempt_at <= $3) OR (status = 'sending' AND lease_until < $3) \
-                  ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
-     RETURNING id, dedupe_key, list_id, member_id, recipient, kind, ref_id, payload, attempts, retry_since, created_at";
+/// The database's clock in epoch milliseconds, the one clock every lease is
+/// taken and compared with (workers' clocks may disagree). SQLite's `now`
+/// is the same for a whole statement; PostgreSQL's is read once per
+/// statement through a `clock` CTE or a scalar subquery (an `InitPlan`, so
+/// the comparison can still use an index).
+macro_rules! sqlite_now {
+    () => {
+        "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+    };
+}
+macro_rules! pg_now {
+    () => {
+        "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+    };
+}
+/// The columns a claim returns.
+macro_rules! claimed_columns {
+    () => {
+        "outbox.id, dedupe_key, list_id, member_id, recipient, kind, ref_id, payload, attempts, retry_since, created_at, lease_until"
+    };
+}
+/// Takes up to `$3` due rows: due notices first (their own lane and index,
+/// so a confirmation never waits behind a digest), then due bulk mail, each
+/// read from the front of its partial index and nothing more. `INDEXED BY`
+/// pins the plan: with the older `outbox_due` index on (status,
+/// next_attempt_at) SQLite would otherwise walk every queued digest row to
+/// find the notices. The lease ends `$2` ms after the database's now.
+const CLAIM_SQLITE: &str = concat!(
+    "UPDATE outbox SET status = 'sending', lease_owner = $1, lease_until = ",
+    sqlite_now!(),
+    " + $2, attempts = attempts + 1 \
+     WHERE id IN (\
+       SELECT id FROM (SELECT id FROM outbox INDEXED BY outbox_queued_notice \
+         WHERE status = 'queued' AND kind = 'notice' AND next_attempt_at <= ",
+    sqlite_now!(),
+    " ORDER BY next_attempt_at, id LIMIT $3) \
+       UNION ALL \
+       SELECT id FROM (SELECT id FROM outbox INDEXED BY outbox_queued_bulk \
+         WHERE status = 'queued' AND kind <> 'notice' AND next_attempt_at <= ",
+    sqlite_now!(),
+    " ORDER BY next_attempt_at, id LIMIT $3) \
+       LIMIT $3) \
+     RETURNING ",
+    claimed_columns!(),
+    ", ",
+    sqlite_now!(),
+    " AS db_now"
+);
+/// PostgreSQL: the same two lanes; `SKIP LOCKED` lets several workers
+/// (and processes) claim disjoint batches without waiting on each other.
+/// The lanes are read lazily, so the bulk lane locks only the rows the
+/// batch still needs; the rows are then updated through `id = ANY(ARRAY(…))`,
+/// one primary-key lookup each, never a join the planner could turn into a
+/// walk of the whole table.
+const CLAIM_POSTGRES: &str = concat!(
+    "WITH clock AS MATERIALIZED (SELECT ",
+    pg_now!(),
+    " AS now_ms), \
+     notices AS (SELECT id FROM outbox \
+       WHERE status = 'queued' AND kind = 'notice' AND next_attempt_at <= (SELECT now_ms FROM clock) \
+       ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED), \
+     bulk AS (SELECT id FROM outbox \
+       WHERE status = 'queued' AND kind <> 'notice' AND next_attempt_at <= (SELECT now_ms FROM clock) \
+       ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+     UPDATE outbox SET status = 'sending', lease_owner = $1, lease_until = (SELECT now_ms FROM clock) + $2, \
+       attempts = attempts + 1 \
+     WHERE id = ANY (ARRAY(SELECT id FROM notices UNION ALL SELECT id FROM bulk LIMIT $3)) \
+     RETURNING ",
+    claimed_columns!(),
+    ", (SELECT now_ms FROM clock) AS db_now"
+);
+/// Hands the rows of workers whose lease ended (they died, or lost the
+/// database) back to the queue, by the database's clock. Separate from the
+/// claim, so the claim reads only queued rows.
+const SWEEP_SQLITE: &str = concat!(
+    "UPDATE outbox INDEXED BY outbox_leased SET status = 'queued', lease_owner = NULL, lease_until = NULL \
+     WHERE status = 'sending' AND lease_until < ",
+    sqlite_now!()
+);
+const SWEEP_POSTGRES: &str = concat!(
+    "UPDATE outbox SET status = 'queued', lease_owner = NULL, lease_until = NULL \
+     WHERE status = 'sending' AND lease_until < (SELECT ",
+    pg_now!(),
+    ")"
+);
 /// Recorded whoever holds the lease: the relay accepted it, so it is sent.
 const MARK_SENT: &str = "UPDATE outbox SET status = 'sent', sent_at = $2, last_reply = $3, lease_owner = NULL, lease_until = NULL WHERE id = $1";
 const MARK_RETRY: &str = "UPDATE outbox SET status = 'queued', next_attempt_at = $3, last_reply = $4, lease_owner = NULL, lease_until = NULL \
@@ -142,66 +267,133 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Leases up to `limit` due rows to `owner` until `lease_until`.
-    pub async fn claim(&self, owner: &str, lease_until: i64, limit: i64) -> Result<Vec<OutboxRow>> {
+    /// Leases up to `limit` due rows to `owner` for `lease_ms`, counted on
+    /// the database's clock: due notices first, then bulk mail.
+    pub async fn claim(&self, owner: &str, lease_ms: i64, limit: i64) -> Result<Claim> {
         let rows = sqlx::query(self.pick(CLAIM_SQLITE, CLAIM_POSTGRES))
             .bind(owner)
-            .bind(lease_until)
-            .bind(crate::now_ms())
+            .bind(lease_ms)
             .bind(limit)
             .fetch_all(self.pool())
             .await?;
-        rows.iter().map(OutboxRow::from_row).collect()
+        let mut claim = Claim {
+            rows: Vec::with_capacity(rows.len()),
+            lease_until: 0,
+            db_now: 0,
+        };
+        for r in &rows {
+            claim.rows.push(OutboxRow::from_row(r)?);
+            claim.lease_until = col(r, "lease_until")?;
+            claim.db_now = col(r, "db_now")?;
+        }
+        // RETURNING comes in no promised order (SQLite's is by id): the
+        // notices go first within the batch too.
+        claim.rows.sort_by_key(|r| r.kind != OutboxKind::Notice);
+        Ok(claim)
+    }
+
+    /// Hands rows whose lease ended back to the queue; returns how many.
+    pub async fn sweep_expired_leases(&self) -> Result<u64> {
+        let done = sqlx::query(self.pick(SWEEP_SQLITE, SWEEP_POSTGRES))
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The plans of the claim and of the sweep, as the database would run
+    /// them now (`EXPLAIN QUERY PLAN` on SQLite, `EXPLAIN` on PostgreSQL),
+    /// one line per plan node; nothing is executed.
+    pub async fn explain_claim(&self) -> Result<(String, String)> {
+        let explain = self.pick("EXPLAIN QUERY PLAN ", "EXPLAIN ");
+        let claim = format!("{explain}{}", self.pick(CLAIM_SQLITE, CLAIM_POSTGRES));
+        let sweep = format!("{explain}{}", self.pick(SWEEP_SQLITE, SWEEP_POSTGRES));
+        let column = self.pick("detail", "QUERY PLAN");
+        let claim = sqlx::query(sqlx::AssertSqlSafe(claim))
+            .bind("explain")
+            .bind(60_000i64)
+            .bind(50i64)
+            .fetch_all(self.pool())
+            .await?;
+        let sweep = sqlx::query(sqlx::AssertSqlSafe(sweep))
+            .fetch_all(self.pool())
+            .await?;
+        let lines = |rows: &[AnyRow]| -> Result<String> {
+            let lines: Vec<String> = rows.iter().map(|r| col(r, column)).collect::<Result<_>>()?;
+            Ok(lines.join("\n"))
+        };
+        Ok((lines(&claim)?, lines(&sweep)?))
+    }
+
+    /// Records what became of several deliveries in one transaction (one
+    /// commit, one turn of SQLite's write lock, for a whole batch). Each
+    /// outcome but `Sent` changes its row only while `owner` still leases
+    /// it; `Sent` is recorded whoever holds the lease, because the relay
+    /// accepted the message. Returns, per outcome, whether it changed its
+    /// row. A failure records none of them.
+    pub async fn record_outcomes(&self, outcomes: &[Recorded]) -> Result<Vec<bool>> {
+        let mut tx = self.begin_write().await?;
+        let mut applied = Vec::with_capacity(outcomes.len());
+        for r in outcomes {
+            let query = match &r.outcome {
+                Outcome::Sent { reply, at } => sqlx::query(MARK_SENT)
+                    .bind(r.id)
+                    .bind(*at)
+                    .bind(text(reply)),
+                Outcome::Retry { next_at, reply } => sqlx::query(MARK_RETRY)
+                    .bind(r.id)
+                    .bind(r.owner.as_str())
+                    .bind(*next_at)
+                    .bind(text(reply)),
+                Outcome::Failed { reply } => sqlx::query(MARK_FAILED)
+                    .bind(r.id)
+                    .bind(r.owner.as_str())
+                    .bind(text(reply)),
+                Outcome::Released => sqlx::query(RELEASE).bind(r.id).bind(r.owner.as_str()),
+                Outcome::Cancelled { reason } => {
+                    sqlx::query(MARK_CANCELLED).bind(r.id).bind(text(reason))
+                }
+            };
+            applied.push(query.execute(&mut *tx).await?.rows_affected() == 1);
+        }
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    async fn record_one(&self, id: i64, owner: &str, outcome: Outcome) -> Result<()> {
+        let one = Recorded {
+            id,
+            owner: owner.to_string(),
+            outcome,
+        };
+        self.record_outcomes(std::slice::from_ref(&one)).await?;
+        Ok(())
     }
 
     pub async fn mark_sent(&self, id: i64, reply: &str) -> Result<()> {
-        sqlx::query(MARK_SENT)
-            .bind(id)
-            .bind(crate::now_ms())
-            .bind(reply)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        let at = crate::now_ms();
+        let reply = reply.to_string();
+        self.record_one(id, "", Outcome::Sent { reply, at }).await
     }
 
     pub async fn mark_retry(&self, id: i64, owner: &str, next_at: i64, reply: &str) -> Result<()> {
-        sqlx::query(MARK_RETRY)
-            .bind(id)
-            .bind(owner)
-            .bind(next_at)
-            .bind(reply)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        let reply = reply.to_string();
+        self.record_one(id, owner, Outcome::Retry { next_at, reply })
+            .await
     }
 
     pub async fn mark_failed(&self, id: i64, owner: &str, reply: &str) -> Result<()> {
-        sqlx::query(MARK_FAILED)
-            .bind(id)
-            .bind(owner)
-            .bind(reply)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        let reply = reply.to_string();
+        self.record_one(id, owner, Outcome::Failed { reply }).await
     }
 
     /// The delivery no longer makes sense (the member left): never send it.
     pub async fn mark_cancelled(&self, id: i64, reason: &str) -> Result<()> {
-        sqlx::query(MARK_CANCELLED)
-            .bind(id)
-            .bind(reason)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        let reason = reason.to_string();
+        self.record_one(id, "", Outcome::Cancelled { reason }).await
     }
 
     pub async fn release(&self, id: i64, owner: &str) -> Result<()> {
-        sqlx::query(RELEASE)
-            .bind(id)
-            .bind(owner)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        self.record_one(id, owner, Outcome::Released).await
     }
 
     /// (kind, status, count) for every combination present.

@@ -71,6 +71,12 @@ pub(crate) const FILES: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/postgres/0008_retention.sql"),
     ),
     (
+        9,
+        "outbox claim",
+        include_str!("../../migrations/sqlite/0009_outbox_claim.sql"),
+        include_str!("../../migrations/postgres/0009_outbox_claim.sql"),
+    ),
+    (
         10,
         "issue sending",
         include_str!("../../migrations/sqlite/0010_issue_sending.sql"),

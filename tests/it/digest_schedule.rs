@@ -217,11 +217,7 @@ async fn approval_lists_wait_for_an_editor_who_is_told_ahead() {
             .unwrap();
         ask(&ctx, &list, "ann", "Hiring").await;
         let editor_notices = || async {
-            let rows = ctx
-                .store
-                .claim("t", gazette::now_ms() + 60_000, 100)
-                .await
-                .unwrap();
+            let rows = ctx.store.claim("t", 60_000, 100).await.unwrap().rows;
             let n = rows
                 .iter()
                 .filter(|r| r.recipient == "ed@example.org" && r.payload.contains("digest_ready"))

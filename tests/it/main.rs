@@ -26,6 +26,7 @@ mod leaks;
 mod members;
 mod notice_budgets;
 mod outbox;
+mod outbox_plan;
 mod parsers_fuzz;
 mod restart_safety;
 mod retention;

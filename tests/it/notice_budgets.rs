@@ -21,10 +21,7 @@ async fn member(ctx: &Ctx, list: &List, who: &str) -> MemberRow {
 
 /// Every queued row, claimed (nothing sends them in these tests).
 async fn queued(ctx: &Ctx) -> Vec<OutboxRow> {
-    ctx.store
-        .claim("test", gazette::now_ms() + 60_000, 1000)
-        .await
-        .unwrap()
+    ctx.store.claim("test", 60_000, 1000).await.unwrap().rows
 }
 
 fn notices<'a>(rows: &'a [OutboxRow], to: &str, kind: &str) -> Vec<&'a OutboxRow> {

@@ -302,11 +302,11 @@ async fn render_only(o: &Opts) -> anyhow::Result<()> {
     let ctx = Ctx::open(setup::config(&db, &files, 1, o.dkim.as_deref())).await?;
     let (list, issue) = setup::seed(&ctx, o.members).await?;
     gazette::digest::send::release(&ctx, &list, &issue).await?;
-    let lease = gazette::now_ms() + 3_600_000;
     let rows: Vec<_> = ctx
         .store
-        .claim("bench", lease, o.members as i64 + 10)
+        .claim("bench", 3_600_000, o.members as i64 + 10)
         .await?
+        .rows
         .into_iter()
         .filter(|r| r.kind == gazette::store::OutboxKind::Digest)
         .collect();
