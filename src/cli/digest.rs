@@ -171,10 +171,10 @@ fn print_counts(d: &DigestRow, c: &IssueCounts) {
         c.failed,
         c.cancelled,
         c.paused,
-        if d.expanded_at.is_none() && d.delivery != IssueDelivery::Cancelled {
-            " (members still being queued)"
-        } else {
-            ""
+        match (d.expanded_at, d.delivery) {
+            (None, IssueDelivery::Running) => " (members still being queued)",
+            (None, IssueDelivery::Paused) => " (not every member queued yet)",
+            _ => "",
         }
     );
 }

@@ -89,6 +89,44 @@ async fn an_interrupted_expansion_resumes_with_one_row_per_member() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pause_mid_expansion_stops_it_and_a_resume_finishes_it() {
+    for db in databases().await {
+        eprintln!("--- pause mid-expansion on {}", db.label);
+        let ctx = Ctx::open(test_config(&db, "file:///nonexistent", &[]))
+            .await
+            .unwrap();
+        let list = seed_list(&ctx, 25).await;
+        let id = begun(&ctx, &list).await;
+        assert_eq!(
+            ctx.store.expand_issue_chunk(id, 10).await.unwrap(),
+            ExpandStep::Queued(10)
+        );
+        let paused = sending::pause(&ctx, &list, None).await.unwrap();
+        assert_eq!(paused.deliveries, 10);
+        assert_eq!(paused.counts.paused, 10);
+        // Neither a direct step nor a scheduler pass queues more.
+        assert_eq!(
+            ctx.store.expand_issue_chunk(id, 10).await.unwrap(),
+            ExpandStep::Stopped
+        );
+        tick(&ctx, &mut Memory::default()).await.unwrap();
+        assert_eq!(rows_per_member(&ctx, id).await.len(), 10);
+        let resumed = sending::resume(&ctx, &list, None).await.unwrap();
+        assert_eq!(resumed.deliveries, 10);
+        assert!(
+            resumed.issue.expanded_at.is_some(),
+            "the resume finished it"
+        );
+        assert_eq!(resumed.counts.recipients, 25);
+        assert_eq!(resumed.counts.queued, 25);
+        let per = rows_per_member(&ctx, id).await;
+        assert_eq!(per.len(), 25);
+        assert!(per.values().all(|&n| n == 1), "{per:?}");
+        ctx.store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_processes_expanding_at_once_queue_each_member_once() {
     for db in databases().await {
         eprintln!("--- racing expansions on {}", db.label);
@@ -381,4 +419,62 @@ async fn the_draft_is_written_only_when_it_changed() {
     let d = gazette::digest::send::draft(&ctx, &list).await.unwrap();
     assert_eq!(Issue::of(&d).unwrap().items.len(), 2);
     assert_eq!(content_writes(&ctx).await, 2);
+}
+
+/// Not a check (no timings are asserted): prints how long each chunk of a
+/// large expansion holds the write lock. `GAZETTE_EXPAND_MEMBERS` (default
+/// 100,000) members; run with `cargo test --test it expansion_at_scale --
+/// --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn expansion_at_scale() {
+    let n: i64 = std::env::var("GAZETTE_EXPAND_MEMBERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    for db in databases().await {
+        let ctx = Ctx::open(test_config(&db, "file:///nonexistent", &[]))
+            .await
+            .unwrap();
+        let list = seed_list(&ctx, 1).await;
+        sqlx::query(
+            "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < $2) \
+             INSERT INTO members (list_id, email, email_key, status, mode, requested_at) \
+             SELECT $1, 'x' || CAST(n AS TEXT) || '@example.org', 'x' || CAST(n AS TEXT) || '@example.org', 'active', 'digest', 0 FROM s",
+        )
+        .bind(list.id())
+        .bind(n)
+        .execute(ctx.store.pool())
+        .await
+        .unwrap();
+        let id = begun(&ctx, &list).await;
+        let start = std::time::Instant::now();
+        let (mut chunks, mut longest) = (0, Duration::ZERO);
+        loop {
+            let t = std::time::Instant::now();
+            let step = ctx
+                .store
+                .expand_issue_chunk(id, sending::EXPAND_CHUNK)
+                .await
+                .unwrap();
+            longest = longest.max(t.elapsed());
+            match step {
+                ExpandStep::Queued(_) => chunks += 1,
+                _ => break,
+            }
+        }
+        let total = start.elapsed();
+        let d = ctx.store.digest(id).await.unwrap().unwrap();
+        assert_eq!(d.recipients, n + 1);
+        eprintln!(
+            "{}: {} members in {chunks} chunks of {}: {:.2} s, {:.0} rows/s, longest chunk {} ms",
+            db.label,
+            d.recipients,
+            sending::EXPAND_CHUNK,
+            total.as_secs_f64(),
+            d.recipients as f64 / total.as_secs_f64(),
+            longest.as_millis()
+        );
+        ctx.store.close().await;
+    }
 }
