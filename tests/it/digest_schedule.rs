@@ -392,21 +392,26 @@ async fn list_set_racing_a_firing_slot_never_fires_it_twice() {
             ..Default::default()
         };
         let list = gazette::lists::change(&ctx, &list, changes).await.unwrap();
-        let stop = gazette::now_ms() + 3500;
+        // At least 3.5 s of racing and three firings; a loaded machine
+        // may need longer for them, which is waited for (up to a minute).
+        let (racing_until, give_up) = (gazette::now_ms() + 3500, gazette::now_ms() + 60_000);
         let scheduler = {
             let ctx = ctx.clone();
             tokio::spawn(async move {
                 let mut memory = Memory::default();
                 let mut fired = 0;
-                while gazette::now_ms() < stop {
+                loop {
+                    let now = gazette::now_ms();
+                    if (fired >= 3 && now >= racing_until) || now >= give_up {
+                        break fired;
+                    }
                     fired += tick(&ctx, &mut memory).await.unwrap();
                     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
                 }
-                fired
             })
         };
         let mut n = 0;
-        while gazette::now_ms() < stop {
+        while !scheduler.is_finished() {
             n += 1;
             let changes = gazette::lists::ListChanges {
                 name: Some(format!("PM Circle {n}")),
@@ -425,7 +430,10 @@ async fn list_set_racing_a_firing_slot_never_fires_it_twice() {
         let total = slots.len();
         slots.sort();
         slots.dedup();
-        assert!(fired >= 2, "the schedule fired only {fired} times in 3.5 s");
+        assert!(
+            fired >= 3,
+            "the schedule fired only {fired} times in a minute"
+        );
         assert_eq!(slots.len(), total, "a slot fired twice ({n} changes raced)");
         assert_eq!(total, fired, "every firing is one issue");
     }
