@@ -72,6 +72,12 @@ async fn worker(
         if *shutdown.borrow() {
             return;
         }
+        // A relay that is down holds sends (its circuit breaker): claim
+        // nothing until it may be probed.
+        tokio::select! {
+            _ = transport.wait_usable() => {}
+            _ = shutdown.changed() => continue,
+        }
         let lease_until = crate::now_ms() + ctx.config.lease.as_millis() as i64;
         let rows = match ctx
             .store

@@ -26,6 +26,7 @@ mod members;
 mod notice_budgets;
 mod outbox;
 mod parsers_fuzz;
+mod relay_down;
 mod restart_safety;
 mod retention;
 mod scale_out;
