@@ -9,6 +9,7 @@ mod classify_corpora;
 mod classify_fuzz;
 mod cli;
 mod delivery_faults;
+mod digest_parts;
 mod digest_schedule;
 mod dkim;
 mod doors;
