@@ -2,11 +2,13 @@
 //! from its pieces (`DigestParts`); on a real issue (questions, answers, an
 //! editor's pick, an intro with Markdown and characters HTML escapes, a
 //! public archive) every member's copy must be byte for byte what rendering
-//! the templates for that member gives.
+//! the templates for that member gives, and its quoted-printable bodies,
+//! encoded from pieces encoded once, what encoding the whole copy gives.
 
 use crate::common::*;
 use gazette::app::Ctx;
 use gazette::digest::Issue;
+use gazette::outbound::compose::quoted_printable;
 use gazette::outbound::render::{digest_bodies_issued, DigestParts};
 use gazette::posts::Post;
 use std::sync::Arc;
@@ -97,6 +99,18 @@ async fn spliced_copy_equals_the_per_member_render() {
                 .unwrap();
         assert_eq!(spliced.0, rendered.0, "text for m{i}");
         assert_eq!(spliced.1, rendered.1, "html for m{i}");
+        // Encoded piece by piece, as whole.
+        let encoded = parts.encoded_for_member(&ctx, &list, m.id, issued);
+        assert_eq!(
+            encoded.text,
+            quoted_printable(rendered.0.clone()),
+            "encoded text for m{i}"
+        );
+        assert_eq!(
+            encoded.html,
+            quoted_printable(rendered.1.clone()),
+            "encoded html for m{i}"
+        );
         assert!(rendered.0.contains("To answer, reply to") && rendered.0.contains("pm+reply-"));
         assert!(rendered.1.contains("unsubscribe/"));
     }

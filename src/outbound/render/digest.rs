@@ -10,11 +10,17 @@
 //! with that member's parts ([`DigestParts::for_member`]). A test checks the
 //! result is byte for byte what rendering the templates for that member
 //! ([`digest_bodies`]) gives.
+//!
+//! The transfer encoding (quoted-printable) is done once per issue too:
+//! it works line by line, so the lines without a member's part are encoded
+//! once, and only the few lines with one are encoded per member
+//! ([`DigestParts::encoded_for_member`], tested equal to encoding the whole
+//! per-member render).
 
 use super::{cancelled, Env, R};
 use crate::app::{Ctx, List};
 use crate::digest::{Issue, Section};
-use crate::outbound::compose::Outgoing;
+use crate::outbound::compose::{quoted_printable, EncodedBodies, Outgoing};
 use crate::outbound::text::{mailto_encode, reply_subject, wrap};
 use crate::outbound::views::*;
 use crate::store::digests::DigestRow;
@@ -42,9 +48,9 @@ pub(super) async fn digest(env: &Env<'_>) -> R<Outgoing> {
             p
         }
     };
-    let (text, html) = parts.for_member(env.ctx, &env.list, m.id, env.row.created_at);
-    let mut o = env.base(frozen.0.subject.clone(), text);
-    o.html = Some(html);
+    let encoded = parts.encoded_for_member(env.ctx, &env.list, m.id, env.row.created_at);
+    let mut o = env.base(frozen.0.subject.clone(), String::new());
+    o.encoded = Some(encoded);
     o.list = Some(env.list_headers(m));
     o.bulk = true;
     Ok(o)
@@ -187,9 +193,18 @@ pub struct DigestParts {
     /// Bytes of the pieces' literal text, to size each member's copy.
     text_len: usize,
     html_len: usize,
+    text_encoded: Vec<Chunk>,
+    html_encoded: Vec<Chunk>,
 }
 
-#[derive(Debug, PartialEq)]
+/// A stretch of a body, cut after a line end: lines the same for every
+/// member, encoded once, or lines with a member's part, as pieces.
+enum Chunk {
+    Encoded(Vec<u8>),
+    Lines(Vec<Piece>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
 enum Piece {
     Literal(String),
     /// Question n's "To answer, reply to" lines.
@@ -248,6 +263,8 @@ impl DigestParts {
         Ok(DigestParts {
             text_len: len(&text),
             html_len: len(&html),
+            text_encoded: chunks(&text),
+            html_encoded: chunks(&html),
             text,
             html,
             list: list.row.clone(),
@@ -268,6 +285,41 @@ impl DigestParts {
         member_id: i64,
         issued_ms: i64,
     ) -> (String, String) {
+        let own = self.own_parts(ctx, list, member_id, issued_ms);
+        (
+            own.join(&self.text, self.text_len),
+            own.join(&self.html, self.html_len),
+        )
+    }
+
+    /// [`Self::for_member`], quoted-printable encoded.
+    pub fn encoded_for_member(
+        &self,
+        ctx: &Ctx,
+        list: &List,
+        member_id: i64,
+        issued_ms: i64,
+    ) -> EncodedBodies {
+        let own = self.own_parts(ctx, list, member_id, issued_ms);
+        let encode = |chunks: &[Chunk], len: usize| {
+            let mut out = Vec::with_capacity(len + len / 16 + 2048);
+            for c in chunks {
+                match c {
+                    Chunk::Encoded(bytes) => out.extend_from_slice(bytes),
+                    Chunk::Lines(pieces) => {
+                        out.extend_from_slice(&quoted_printable(own.join(pieces, 256)))
+                    }
+                }
+            }
+            out
+        };
+        EncodedBodies {
+            text: encode(&self.text_encoded, self.text_len),
+            html: encode(&self.html_encoded, self.html_len),
+        }
+    }
+
+    fn own_parts(&self, ctx: &Ctx, list: &List, member_id: i64, issued_ms: i64) -> OwnParts {
         let issue = &self.issue.1;
         let replies: Vec<MemberReply> = issue
             .items
@@ -275,32 +327,97 @@ impl DigestParts {
             .map(|item| member_reply(ctx, list, member_id, item, issued_ms))
             .collect();
         let unsubscribe_url = list.unsubscribe_url(&ctx.keys, member_id);
-        let footer = footer_text(list, &unsubscribe_url);
         let escape = |v: &str| {
             Escaped { v }
                 .render()
                 .expect("escaping a string cannot fail")
         };
-        let unsubscribe_html = escape(&unsubscribe_url);
-        let mailto_html: Vec<String> = replies.iter().map(|r| escape(&r.mailto)).collect();
-        let join = |pieces: &[Piece], len: usize| {
-            let mut out = String::with_capacity(len + 1024);
-            for p in pieces {
-                out.push_str(match p {
-                    Piece::Literal(s) => s,
-                    Piece::ReplyText(n) => &replies[*n].text,
-                    Piece::ReplyMailto(n) => &mailto_html[*n],
-                    Piece::FooterText => &footer,
-                    Piece::Unsubscribe => &unsubscribe_html,
-                });
-            }
-            out
-        };
-        (
-            join(&self.text, self.text_len),
-            join(&self.html, self.html_len),
-        )
+        OwnParts {
+            footer: footer_text(list, &unsubscribe_url),
+            unsubscribe_html: escape(&unsubscribe_url),
+            mailto_html: replies.iter().map(|r| escape(&r.mailto)).collect(),
+            replies,
+        }
     }
+}
+
+/// One member's parts, in the forms the bodies take them.
+struct OwnParts {
+    replies: Vec<MemberReply>,
+    mailto_html: Vec<String>,
+    footer: String,
+    unsubscribe_html: String,
+}
+
+impl OwnParts {
+    fn join(&self, pieces: &[Piece], len: usize) -> String {
+        let mut out = String::with_capacity(len + 1024);
+        for p in pieces {
+            out.push_str(match p {
+                Piece::Literal(s) => s,
+                Piece::ReplyText(n) => &self.replies[*n].text,
+                Piece::ReplyMailto(n) => &self.mailto_html[*n],
+                Piece::FooterText => &self.footer,
+                Piece::Unsubscribe => &self.unsubscribe_html,
+            });
+        }
+        out
+    }
+}
+
+/// Cuts pieces after line ends into chunks: runs of lines without a
+/// member's part (encoded now) and lines with one.
+fn chunks(pieces: &[Piece]) -> Vec<Chunk> {
+    let mut out = Vec::new();
+    let mut same = String::new();
+    let mut line: Vec<Piece> = Vec::new();
+    let mut own = false;
+    let flush = |same: &mut String, out: &mut Vec<Chunk>| {
+        if !same.is_empty() {
+            out.push(Chunk::Encoded(quoted_printable(std::mem::take(same))));
+        }
+    };
+    for p in pieces {
+        let Piece::Literal(text) = p else {
+            if !own {
+                flush(&mut same, &mut out);
+                own = true;
+            }
+            line.push(p.clone());
+            continue;
+        };
+        let mut rest = text.as_str();
+        while let Some(nl) = rest.find('\n') {
+            let (head, tail) = rest.split_at(nl + 1);
+            if own {
+                line.push(Piece::Literal(head.to_string()));
+                out.push(Chunk::Lines(std::mem::take(&mut line)));
+                own = false;
+            } else {
+                for l in line.drain(..) {
+                    if let Piece::Literal(t) = l {
+                        same.push_str(&t);
+                    }
+                }
+                same.push_str(head);
+            }
+            rest = tail;
+        }
+        if !rest.is_empty() {
+            line.push(Piece::Literal(rest.to_string()));
+        }
+    }
+    if own {
+        out.push(Chunk::Lines(line));
+    } else {
+        for l in line {
+            if let Piece::Literal(t) = l {
+                same.push_str(&t);
+            }
+        }
+    }
+    flush(&mut same, &mut out);
+    out
 }
 
 /// Splits rendered text at its markers.

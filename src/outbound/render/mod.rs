@@ -93,6 +93,7 @@ impl Env<'_> {
             list: None,
             auto_submitted: None,
             bulk: false,
+            encoded: None,
         }
     }
 }

@@ -18,6 +18,7 @@
 //! dropped before the lease ends and another worker could send the same row.
 
 pub mod breaker;
+mod data;
 mod smtp;
 pub mod window;
 

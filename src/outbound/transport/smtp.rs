@@ -177,7 +177,7 @@ impl SmtpPool {
                 }
             },
         };
-        match conn.send(envelope, message).await {
+        match super::data::transaction(&mut conn, envelope, message).await {
             Ok(reply) => {
                 self.window.accepted();
                 self.idle.lock().unwrap().push(Idle {
