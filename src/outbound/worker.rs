@@ -225,9 +225,12 @@ async fn record(
                 RELAY_REFUSALS_IN_A_ROW.store(0, Ordering::Relaxed);
                 tracing::warn!(reply = %reply, "relay refused the recipient for good");
                 if let Some(member) = row.member_id {
-                    ctx.store
-                        .add_bounce_points(member, PERMANENT_FAILURE_POINTS)
-                        .await?;
+                    crate::notices::bounced::add_bounce_points(
+                        ctx,
+                        member,
+                        PERMANENT_FAILURE_POINTS,
+                    )
+                    .await?;
                 }
             } else {
                 tracing::warn!(reply = %reply, "relay refused the message for good (not about the recipient: no bounce points)");

@@ -5,6 +5,7 @@
 mod common;
 
 mod bounce_formats;
+mod bounce_reactivate;
 mod classify_corpora;
 mod classify_fuzz;
 mod cli;
