@@ -29,6 +29,7 @@ mod notice_budgets;
 mod outbox;
 mod parsers_fuzz;
 mod relay_down;
+mod relay_faults;
 mod restart_safety;
 mod retention;
 mod scale_out;
