@@ -265,12 +265,12 @@ async fn three_workers_one_killed_through_a_faulty_relay() {
         let _ = p.wait();
     }
 
-    let c = counts.lock().unwrap();
     let failed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status <> 'sent'")
         .fetch_one(ctx.store.pool())
         .await
         .unwrap();
     assert_eq!(failed, 0, "rows not sent");
+    let c = std::mem::take(&mut *counts.lock().unwrap());
     let mut missing = Vec::new();
     let mut killed_window = 0;
     for i in 0..members {
