@@ -27,6 +27,8 @@ pub enum Purpose {
     Approve = 7,
     /// An editor's reply address that rejects a held post.
     Reject = 8,
+    /// The link that turns mail back on for a member disabled by bounces.
+    Reactivate = 9,
 }
 
 /// The secret shared by every worker (kept in the database's settings).

@@ -8,9 +8,11 @@
 //! asker folded into one notice an hour ([`answers`]), acknowledgements
 //! of questions are bounded per member per day ([`acknowledge`]). A
 //! subject quoted in a notice is one line of at most
-//! [`QUOTED_SUBJECT_CHARS`] characters ([`quoted_subject`]).
+//! [`QUOTED_SUBJECT_CHARS`] characters ([`quoted_subject`]). A member
+//! disabled by bounces is told once ([`bounced`]).
 
 pub mod answers;
+pub mod bounced;
 
 use crate::app::{Ctx, List};
 use crate::store::outbox::NewOutbox;
@@ -104,6 +106,9 @@ pub enum Notice {
         subject: String,
         note: String,
     },
+    /// To a member disabled by bounces: mail stopped, and a link to turn it
+    /// back on ([`bounced`]).
+    DisabledByBounces,
 }
 
 impl Notice {
@@ -129,6 +134,7 @@ impl Notice {
             Notice::Held { .. } => "held",
             Notice::PostApproved { .. } => "post-approved",
             Notice::PostRejected { .. } => "post-rejected",
+            Notice::DisabledByBounces => "disabled-by-bounces",
         }
     }
 }

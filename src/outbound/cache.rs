@@ -1,9 +1,12 @@
 //! What rendering reads again for every recipient while a digest goes out:
 //! the frozen issue, which never changes once sent, and the list's
-//! settings, re-read every few seconds so an edit shows up promptly.
+//! settings, re-read every few seconds so an edit shows up promptly; and
+//! each issue rendered once with gaps for each member's own parts
+//! ([`DigestParts`]).
 //! Members are always read fresh: one who left mid-send must not get it.
 
 use crate::digest::Issue;
+use crate::outbound::render::DigestParts;
 use crate::store::digests::DigestRow;
 use crate::store::lists::ListRow;
 use crate::store::DigestStatus;
@@ -21,6 +24,7 @@ const MAX_ISSUES: usize = 16;
 pub struct RenderCache {
     issues: Mutex<HashMap<i64, Arc<(DigestRow, Issue)>>>,
     lists: Mutex<HashMap<i64, (Instant, ListRow)>>,
+    digest_parts: Mutex<HashMap<i64, Arc<DigestParts>>>,
 }
 
 impl RenderCache {
@@ -43,6 +47,20 @@ impl RenderCache {
             issues.insert(id, entry.clone());
         }
         Ok(Some(entry))
+    }
+
+    /// Issue `id` as last prepared, if it was; the caller checks that it
+    /// still fits the issue and the list.
+    pub fn digest_parts(&self, id: i64) -> Option<Arc<DigestParts>> {
+        self.digest_parts.lock().unwrap().get(&id).cloned()
+    }
+
+    pub fn keep_digest_parts(&self, id: i64, parts: Arc<DigestParts>) {
+        let mut all = self.digest_parts.lock().unwrap();
+        if all.len() >= MAX_ISSUES {
+            all.clear();
+        }
+        all.insert(id, parts);
     }
 
     /// A list's settings, at most [`LIST_TTL`] old.

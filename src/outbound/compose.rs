@@ -2,8 +2,8 @@
 //! adding the list headers every bulk mail carries (RFC 2369, 2919, 8058)
 //! and `Auto-Submitted` on notices (RFC 3834) so other robots never answer.
 
-use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 
 /// List headers for a message sent on behalf of a list.
@@ -35,6 +35,17 @@ pub struct Outgoing {
     pub auto_submitted: Option<AutoSubmitted>,
     /// Bulk list traffic (`Precedence: list`), so vacation responders stay quiet.
     pub bulk: bool,
+    /// The bodies already quoted-printable encoded, when the renderer built
+    /// them that way (the digest, from pieces encoded once per issue); then
+    /// `text` and `html` are not used.
+    pub encoded: Option<EncodedBodies>,
+}
+
+/// Text and HTML bodies, quoted-printable with CRLF line ends.
+#[derive(Debug, Clone)]
+pub struct EncodedBodies {
+    pub text: Vec<u8>,
+    pub html: Vec<u8>,
 }
 
 /// RFC 3834's two kinds of automatic mail.
@@ -89,18 +100,23 @@ pub fn build(o: &Outgoing) -> Result<Vec<u8>, ComposeError> {
     if !o.references.is_empty() {
         b = b.references(o.references.join(" "));
     }
-    let text = SinglePart::builder()
-        .header(ContentType::TEXT_PLAIN)
-        .body(o.text.clone());
-    let mut msg = match &o.html {
-        Some(html) => b.multipart(
-            MultiPart::alternative().singlepart(text).singlepart(
+    let mut msg = match &o.encoded {
+        Some(e) => {
+            let part = |kind: ContentType, body: &[u8]| {
                 SinglePart::builder()
-                    .header(ContentType::TEXT_HTML)
-                    .body(html.clone()),
-            ),
-        ),
-        None => b.singlepart(text),
+                    .header(kind)
+                    .body(Body::dangerous_pre_encoded(
+                        body.to_vec(),
+                        ContentTransferEncoding::QuotedPrintable,
+                    ))
+            };
+            b.multipart(
+                MultiPart::alternative()
+                    .singlepart(part(ContentType::TEXT_PLAIN, &e.text))
+                    .singlepart(part(ContentType::TEXT_HTML, &e.html)),
+            )
+        }
+        None => plain_bodies(b, o),
     }
     .map_err(|e| ComposeError::Build(e.to_string()))?;
     let headers = msg.headers_mut();
@@ -134,6 +150,35 @@ pub fn build(o: &Outgoing) -> Result<Vec<u8>, ComposeError> {
     Ok(msg.formatted())
 }
 
+/// `text` with CRLF line ends, quoted-printable encoded (by lettre). The
+/// encoding works line by line, so text cut after a line end can be
+/// encoded piece by piece and the pieces joined.
+pub fn quoted_printable(text: String) -> Vec<u8> {
+    Body::new_with_encoding(text, ContentTransferEncoding::QuotedPrintable)
+        .expect("any text can be quoted-printable encoded")
+        .into_vec()
+}
+
+/// Text (and HTML) bodies, encoded by lettre as it sees fit.
+fn plain_bodies(
+    b: lettre::message::MessageBuilder,
+    o: &Outgoing,
+) -> Result<Message, lettre::error::Error> {
+    let text = SinglePart::builder()
+        .header(ContentType::TEXT_PLAIN)
+        .body(o.text.clone());
+    match &o.html {
+        Some(html) => b.multipart(
+            MultiPart::alternative().singlepart(text).singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_HTML)
+                    .body(html.clone()),
+            ),
+        ),
+        None => b.singlepart(text),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +205,7 @@ mod tests {
             }),
             auto_submitted: Some(AutoSubmitted::Replied),
             bulk: true,
+            encoded: None,
         };
         let bytes = build(&o).unwrap();
         // Long headers are folded; compare them unfolded (RFC 5322 2.2.3).

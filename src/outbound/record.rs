@@ -105,10 +105,11 @@ async fn flush(ctx: &Ctx, batch: &mut Vec<Pending>) {
     };
     for (p, applied) in batch.drain(..).zip(applied) {
         if let (true, Some(member)) = (applied, p.bounce_member) {
-            if let Err(e) = ctx
-                .store
-                .add_bounce_points(member, PERMANENT_FAILURE_POINTS)
-                .await
+            // Through the notices: the call that disables the member
+            // queues the one notice telling them so.
+            if let Err(e) =
+                crate::notices::bounced::add_bounce_points(ctx, member, PERMANENT_FAILURE_POINTS)
+                    .await
             {
                 tracing::warn!(error = %e, member, "cannot add bounce points for a refused recipient");
             }

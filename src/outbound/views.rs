@@ -42,6 +42,15 @@ pub struct GoodbyeTxt<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "email/disabled.txt")]
+pub struct DisabledTxt<'a> {
+    pub list_name: &'a str,
+    pub list_address: &'a str,
+    pub address: &'a str,
+    pub reactivate_url: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "email/help.txt")]
 pub struct HelpTxt<'a> {
     pub list_name: &'a str,

@@ -136,6 +136,15 @@ async fn worker(
         if *shutdown.borrow() {
             break;
         }
+        // A relay that is down holds sends (its circuit breaker): claim
+        // nothing until it may be probed.
+        tokio::select! {
+            _ = transport.wait_usable() => {}
+            changed = shutdown.changed() => match changed {
+                Ok(()) => continue,
+                Err(_) => break,
+            },
+        }
         // Before the claim: the database's now is at or after this instant.
         let asked = Instant::now();
         let claim = match ctx

@@ -79,9 +79,12 @@ const SET_NAME: &str = "UPDATE members SET name = $2 WHERE id = $1";
 /// the row as it was, hence the repeated CASE.
 const ADD_BOUNCE: &str = "UPDATE members SET \
      bounce_score = (CASE WHEN last_bounce_at IS NULL OR last_bounce_at < $4 THEN 0 ELSE bounce_score END) + $2, \
-     status = CASE WHEN status = 'active' AND (CASE WHEN last_bounce_at IS NULL OR last_bounce_at < $4 THEN 0 ELSE bounce_score END) + $2 >= $3 THEN 'disabled' ELSE status END, \
-     last_bounce_at = $5 \
-     WHERE id = $1 AND (last_bounce_at IS NULL OR last_bounce_at < $6)";
+     last_bounce_at = $3 \
+     WHERE id = $1 AND (last_bounce_at IS NULL OR last_bounce_at < $5)";
+/// Compare-and-set, so of several bounces counted at once exactly one
+/// disables the member (and so has them told, once).
+const DISABLE_OVER: &str = "UPDATE members SET status = 'disabled' WHERE id = $1 AND status = 'active' AND bounce_score >= $2";
+const REACTIVATE: &str = "UPDATE members SET status = 'active', bounce_score = 0, last_bounce_at = NULL WHERE id = $1 AND status = 'disabled'";
 const COUNT_BY_STATUS: &str =
     "SELECT status, COUNT(*) AS n FROM members WHERE list_id = $1 GROUP BY status ORDER BY status";
 
@@ -274,18 +277,33 @@ impl Store {
 
     /// Adds `points` to the member's bounce score (after a stale score is
     /// reset) and disables an active member who reaches [`BOUNCE_DISABLE_AT`].
-    pub async fn add_bounce_points(&self, member_id: i64, points: i64) -> Result<()> {
+    /// True when this call disabled them.
+    pub async fn add_bounce_points(&self, member_id: i64, points: i64) -> Result<bool> {
         let now = crate::now_ms();
         sqlx::query(ADD_BOUNCE)
             .bind(member_id)
             .bind(points)
-            .bind(BOUNCE_DISABLE_AT)
-            .bind(now - BOUNCE_STALE_AFTER_MS)
             .bind(now)
+            .bind(now - BOUNCE_STALE_AFTER_MS)
             .bind(now - BOUNCE_COUNTED_EVERY_MS)
             .execute(self.pool())
             .await?;
-        Ok(())
+        let disabled = sqlx::query(DISABLE_OVER)
+            .bind(member_id)
+            .bind(BOUNCE_DISABLE_AT)
+            .execute(self.pool())
+            .await?;
+        Ok(disabled.rows_affected() == 1)
+    }
+
+    /// A member disabled by bounces receives mail again, with a clean
+    /// score; false when they were not disabled.
+    pub async fn reactivate(&self, member_id: i64) -> Result<bool> {
+        let done = sqlx::query(REACTIVATE)
+            .bind(member_id)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     pub async fn member_counts(&self, list_id: i64) -> Result<Vec<(MemberStatus, i64)>> {

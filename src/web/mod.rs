@@ -58,6 +58,10 @@ pub fn router(ctx: Ctx) -> Router {
             get(pages::unsubscribe_page).post(pages::unsubscribe),
         )
         .route("/unsubscribe/{token}/mode", post(pages::change_mode))
+        .route(
+            "/reactivate/{token}",
+            get(pages::reactivate_page).post(pages::reactivate),
+        )
         // Applies to the routes above, not to `/inbound` added below.
         .layer(from_fn_with_state(ctx.clone(), small_body))
         .route("/inbound", post(inbound::inbound))

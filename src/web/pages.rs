@@ -344,3 +344,67 @@ pub async fn unsubscribe(State(ctx): State<Ctx>, Path(token): Path<String>) -> R
         Err(e) => server_error(e),
     }
 }
+
+/// The link in the notice to a member disabled by bounces: asks first, so
+/// opening it (as mail scanners do) changes nothing.
+pub async fn reactivate_page(State(ctx): State<Ctx>, Path(token): Path<String>) -> Response {
+    match crate::notices::bounced::member_for_link(&ctx, &token).await {
+        Ok(Some(m)) if m.status == MemberStatus::Disabled => page(
+            StatusCode::OK,
+            "Receive the list's mail again?",
+            vec![format!(
+                "Mail to {} bounced, so the list stopped sending to it. If the mailbox works again, press the button to receive the list's mail again.",
+                m.email
+            )],
+            Some(format!("/reactivate/{token}")),
+            "Send me the list's mail again",
+        ),
+        Ok(Some(m)) if m.is_active() => page(
+            StatusCode::OK,
+            "Your mail is on",
+            vec![format!("{} receives the list's mail.", m.email)],
+            None,
+            "",
+        ),
+        Ok(Some(m)) => not_disabled(&m.email, m.status),
+        Ok(None) => invalid_link(),
+        Err(e) => server_error(e),
+    }
+}
+
+pub async fn reactivate(State(ctx): State<Ctx>, Path(token): Path<String>) -> Response {
+    use crate::notices::bounced::Reactivated;
+    let member = match crate::notices::bounced::member_for_link(&ctx, &token).await {
+        Ok(Some(m)) => m,
+        Ok(None) => return invalid_link(),
+        Err(e) => return server_error(e),
+    };
+    match crate::notices::bounced::reactivate(&ctx, &member).await {
+        Ok(Reactivated::Now | Reactivated::AlreadyActive) => page(
+            StatusCode::OK,
+            "Your mail is on again",
+            vec![format!(
+                "{} will receive the list's mail again.",
+                member.email
+            )],
+            None,
+            "",
+        ),
+        Ok(Reactivated::NotDisabled(status)) => not_disabled(&member.email, status),
+        Err(e) => server_error(e),
+    }
+}
+
+/// A reactivation link for someone not disabled by bounces (they left,
+/// or never confirmed): joining again is a subscription, not this link.
+fn not_disabled(email: &str, status: MemberStatus) -> Response {
+    page(
+        StatusCode::CONFLICT,
+        "Nothing to turn back on",
+        vec![format!(
+            "{email} is {status} on this list, not stopped by bounces; to join again, write to the list's subscribe address."
+        )],
+        None,
+        "",
+    )
+}

@@ -5,10 +5,12 @@
 mod common;
 
 mod bounce_formats;
+mod bounce_reactivate;
 mod classify_corpora;
 mod classify_fuzz;
 mod cli;
 mod delivery_faults;
+mod digest_parts;
 mod digest_schedule;
 mod dkim;
 mod doors;
@@ -28,6 +30,8 @@ mod notice_budgets;
 mod outbox;
 mod outbox_plan;
 mod parsers_fuzz;
+mod relay_down;
+mod relay_faults;
 mod restart_safety;
 mod retention;
 mod scale_out;

@@ -147,7 +147,7 @@ pub(super) async fn bounce(
             .insert_bounce(inbound_id, Some(m.id), None, hard, &status, &diagnostic)
             .await?
         {
-            ctx.store.add_bounce_points(m.id, points).await?;
+            crate::notices::bounced::add_bounce_points(ctx, m.id, points).await?;
         }
         return Ok(outcome(
             l,

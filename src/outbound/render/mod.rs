@@ -2,18 +2,20 @@
 //! recipient's reply tokens and unsubscribe link. Rendering happens at send
 //! time, so a delivery always reflects the member's current state.
 
+mod digest;
 mod notices;
 
+pub use digest::{digest_bodies, digest_bodies_issued, DigestParts};
+
 use super::compose::{ListHeaders, Outgoing};
-use super::text::{linkify, mailto_encode, paragraphs, reply_subject, wrap};
+use super::text::{linkify, paragraphs, reply_subject, wrap};
 use super::views::*;
 use crate::address::Command;
 use crate::app::{Ctx, List};
-use crate::digest::{Issue, Section};
 use crate::notices::Notice;
 use crate::store::members::MemberRow;
 use crate::store::outbox::OutboxRow;
-use crate::store::{DeliveryMode, MemberStatus, OutboxKind};
+use crate::store::{MemberStatus, OutboxKind};
 use askama::Template;
 
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +93,7 @@ impl Env<'_> {
             list: None,
             auto_submitted: None,
             bulk: false,
+            encoded: None,
         }
     }
 }
@@ -111,7 +114,7 @@ pub async fn render(ctx: &Ctx, row: &OutboxRow) -> R<(Outgoing, String)> {
         member,
     };
     let out = match row.kind {
-        OutboxKind::Digest => digest(&env).await?,
+        OutboxKind::Digest => digest::digest(&env).await?,
         OutboxKind::Post => post(&env).await?,
         OutboxKind::Answer => answer(&env).await?,
         OutboxKind::Notice => {
@@ -215,183 +218,6 @@ fn copy(
     o.list = Some(env.list_headers(m));
     o.bulk = true;
     Ok(o)
-}
-
-async fn digest(env: &Env<'_>) -> R<Outgoing> {
-    let m = env.active_member()?;
-    if m.mode != DeliveryMode::Digest {
-        return cancelled(format!("member {} switched to {} mode", m.email, m.mode));
-    }
-    let cache = &env.ctx.render_cache;
-    let Some(frozen) = cache
-        .issue(&env.ctx.store, env.row.ref_id.unwrap_or(0))
-        .await?
-    else {
-        return cancelled("the digest no longer exists");
-    };
-    let (d, issue) = &*frozen;
-    let (text, html) = digest_bodies_issued(
-        env.ctx,
-        &env.list,
-        m,
-        (&d.subject, &d.intro),
-        issue,
-        env.row.created_at,
-    )?;
-    let mut o = env.base(d.subject.clone(), text);
-    o.html = Some(html);
-    o.list = Some(env.list_headers(m));
-    o.bulk = true;
-    Ok(o)
-}
-
-/// The text and HTML bodies of an issue as member `m` receives it; also
-/// what `gazette digest preview` and the editors' preview show.
-pub fn digest_bodies(
-    ctx: &Ctx,
-    list: &List,
-    m: &MemberRow,
-    subject: &str,
-    intro: &str,
-    issue: &Issue,
-) -> R<(String, String)> {
-    digest_bodies_issued(ctx, list, m, (subject, intro), issue, crate::now_ms())
-}
-
-/// [`digest_bodies`] with reply addresses made at `issued_ms` (the
-/// delivery's creation, so that a retry renders the same message).
-fn digest_bodies_issued(
-    ctx: &Ctx,
-    list: &List,
-    m: &MemberRow,
-    (subject, intro): (&str, &str),
-    issue: &Issue,
-    issued_ms: i64,
-) -> R<(String, String)> {
-    let mut sections: Vec<SectionView> = Vec::new();
-    for (n, item) in issue.items.iter().enumerate() {
-        let view = item_view(ctx, list, m, n, item, issued_ms);
-        match sections.last_mut() {
-            Some(s) if s.title == item.section.title() => s.items.push(view),
-            _ => sections.push(SectionView {
-                title: item.section.title(),
-                items: vec![view],
-            }),
-        }
-    }
-    let unsubscribe_url = list.unsubscribe_url(&ctx.keys, m.id);
-    let posting = list.posting();
-    let intro_text = wrap(intro, 72, "");
-    let summary = crate::digest::summary_line(issue);
-    let footer_text = [
-        format!(
-            "You receive this digest as a member of {} <{posting}>.",
-            list.name()
-        ),
-        format!("Ask a question: write to {posting}"),
-        format!("Unsubscribe, pause, or get every post: {unsubscribe_url}"),
-    ]
-    .map(|line| wrap(&line, 72, ""))
-    .join("\n");
-    let text = DigestTxt {
-        subject,
-        summary: &summary,
-        intro: &intro_text,
-        sections: &sections,
-        footer_text: &footer_text,
-    }
-    .render()?;
-    // Mail clients ignore style sheets: links get the list's colour inline.
-    let intro_html =
-        crate::markdown::to_html(intro).replace("<a href=", "<a style=\"color:#7a4d00;\" href=");
-    let preheader = preheader(issue, &summary);
-    let html = DigestHtml {
-        list_name: list.name(),
-        list_address: &posting,
-        subject,
-        preheader: &preheader,
-        summary: &summary,
-        intro_html: &intro_html,
-        sections: &sections,
-        unsubscribe_url: &unsubscribe_url,
-    }
-    .render()?;
-    Ok((text, html))
-}
-
-/// The hidden line mail clients show beside the subject: what is in
-/// the issue, not the list's name again.
-fn preheader(issue: &Issue, summary: &str) -> String {
-    let subjects: Vec<&str> = issue
-        .items
-        .iter()
-        .take(3)
-        .map(|i| i.subject.as_str())
-        .collect();
-    let text = format!(
-        "{}. {}",
-        summary.trim_start_matches("This issue: "),
-        subjects.join(" · ")
-    );
-    crate::moderation::excerpt(&text, 140)
-}
-
-/// One question as reader `m` sees it, with their reply address.
-fn item_view(
-    ctx: &Ctx,
-    list: &List,
-    m: &MemberRow,
-    n: usize,
-    item: &crate::digest::Item,
-    issued_ms: i64,
-) -> ItemView {
-    let reply_address = list.reply_address(&ctx.keys, item.question_id, m.id, issued_ms);
-    let reply_subject = reply_subject(&item.subject);
-    let reply_text = format!(
-        "{}\n{}",
-        wrap(&format!("To answer, reply to: {reply_address}"), 72, "   "),
-        wrap(&format!("(subject \"{reply_subject}\")"), 72, "   ")
-    );
-    let pick_text = item.featured.then(|| {
-        let line = if item.note.trim().is_empty() {
-            "Editor's pick".to_string()
-        } else {
-            format!("Editor's pick: {}", item.note.trim())
-        };
-        wrap(&line, 72, "   ")
-    });
-    ItemView {
-        number: n + 1,
-        heading_text: wrap(&format!("{}. {}", n + 1, item.subject), 72, ""),
-        reply_text,
-        subject: item.subject.clone(),
-        author: item.author.clone(),
-        body_text: wrap(&item.body, 72, "   "),
-        body_html: html_paragraphs(&item.body),
-        featured: item.featured,
-        note: item.note.trim().to_string(),
-        pick_text: pick_text.unwrap_or_default(),
-        archive_url: list
-            .row
-            .archive_public
-            .then(|| crate::web::question_url(list, item.question_id)),
-        answers: item
-            .answers
-            .iter()
-            .map(|a| AnswerView {
-                author: a.author.clone(),
-                new: a.new && item.section != Section::New,
-                body_text: wrap(&a.body, 72, "   | "),
-                body_html: html_paragraphs(&a.body),
-            })
-            .collect(),
-        reply_mailto: format!(
-            "mailto:{reply_address}?subject={}",
-            mailto_encode(&reply_subject)
-        ),
-        reply_address,
-        reply_subject,
-    }
 }
 
 /// A post's paragraphs as HTML: escaped, lines joined with `<br>`, URLs

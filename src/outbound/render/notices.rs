@@ -51,6 +51,7 @@ pub(super) async fn notice_message(env: &Env<'_>, notice: &Notice) -> R<Outgoing
             subject,
             note,
         } => moderated(env, what, subject, Some(note))?,
+        Notice::DisabledByBounces => disabled(env)?,
     };
     // RFC 3834: robots must not answer these.
     out.auto_submitted = Some(if crate::notices::replies_to_message(&env.row.dedupe_key) {
@@ -127,6 +128,26 @@ async fn goodbye(env: &Env<'_>) -> R<Outgoing> {
     }
     .render()?;
     Ok(env.base(format!("You have left {name}"), text))
+}
+
+/// Sent only while the member is still disabled: one who turned mail back
+/// on (or left) meanwhile has nothing to be told.
+fn disabled(env: &Env<'_>) -> R<Outgoing> {
+    let (l, name, addr, to) = parts(env);
+    let m = match &env.member {
+        Some(m) if m.status == crate::store::MemberStatus::Disabled => m,
+        Some(m) => return cancelled(format!("member {} is {} now", m.email, m.status)),
+        None => return cancelled("the member no longer exists"),
+    };
+    let url = crate::notices::bounced::reactivate_url(env.ctx, l, m.id);
+    let text = DisabledTxt {
+        list_name: name,
+        list_address: &addr,
+        address: to,
+        reactivate_url: &url,
+    }
+    .render()?;
+    Ok(env.base(format!("{name}: mail to you has stopped (bounces)"), text))
 }
 
 async fn help(env: &Env<'_>) -> R<Outgoing> {
