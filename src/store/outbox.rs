@@ -3,8 +3,10 @@
 //! workers run. Workers claim rows with a lease; an expired lease (a worker
 //! that died) makes the row claimable again.
 
+use super::members::MemberRow;
 use super::{col, state, text, OutboxKind, OutboxStatus, Result, Store, Tx};
 use sqlx::any::AnyRow;
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxRow {
@@ -116,12 +118,16 @@ const EXPAND_EVERY_POST: &str = "INSERT INTO outbox (dedupe_key, list_id, member
      ON CONFLICT (dedupe_key) DO NOTHING";
 /// The database's clock in epoch milliseconds, the one clock every lease is
 /// taken and compared with (workers' clocks may disagree). SQLite's `now`
-/// is the same for a whole statement; PostgreSQL's is read once per
-/// statement through a `clock` CTE or a scalar subquery (an `InitPlan`, so
-/// the comparison can still use an index).
+/// is the same for a whole statement, whole milliseconds held as a
+/// floating-point day: rounded, not truncated, or it would read a
+/// millisecond early and a row queued this millisecond would not be due.
+/// PostgreSQL's is read once per statement through a `clock` CTE or a
+/// scalar subquery (an `InitPlan`, so the comparison can still use an
+/// index). Rows are queued due at the queueing process's clock; a process
+/// whose clock runs ahead of the database's delays its new rows by as much.
 macro_rules! sqlite_now {
     () => {
-        "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+        "CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER)"
     };
 }
 macro_rules! pg_now {
@@ -210,6 +216,10 @@ const MARK_CANCELLED: &str = "UPDATE outbox SET status = 'cancelled', last_reply
 /// Hands back rows a stopping worker claimed but never started.
 const RELEASE: &str = "UPDATE outbox SET status = 'queued', attempts = attempts - 1, lease_owner = NULL, lease_until = NULL \
      WHERE id = $1 AND status = 'sending' AND lease_owner = $2";
+/// The members of the rows `$1` leases, in one read for a whole batch
+/// (rendering would otherwise read them one by one).
+const MEMBERS_OF_LEASE: &str = "SELECT id, list_id, email, name, status, mode, bounce_score, requested_at, confirmed_at, consent FROM members \
+     WHERE id IN (SELECT member_id FROM outbox WHERE status = 'sending' AND lease_owner = $1)";
 const COUNT_BY_STATUS: &str =
     "SELECT kind, status, COUNT(*) AS n FROM outbox GROUP BY kind, status ORDER BY kind, status";
 /// A requeued row gets a fresh retry window: measured from its creation, an
@@ -290,6 +300,17 @@ impl Store {
         // notices go first within the batch too.
         claim.rows.sort_by_key(|r| r.kind != OutboxKind::Notice);
         Ok(claim)
+    }
+
+    /// The members of the rows `owner` leases now, by id.
+    pub async fn members_leased_by(&self, owner: &str) -> Result<HashMap<i64, MemberRow>> {
+        let rows = sqlx::query(MEMBERS_OF_LEASE)
+            .bind(owner)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| MemberRow::from_row(r).map(|m| (m.id, m)))
+            .collect()
     }
 
     /// Hands rows whose lease ended back to the queue; returns how many.

@@ -402,3 +402,38 @@ async fn a_confirmation_overtakes_a_queued_digest() {
         ctx.store.close().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_queued_now_is_due_at_once_by_the_database_clock() {
+    for db in databases().await {
+        eprintln!("--- due at once on {}", db.label);
+        let (ctx, _list) = setup(&db, "file:///nonexistent", 1).await;
+        ctx.store.claim("t", 60_000, 10).await.unwrap();
+        // Queued at the process's clock, claimed at the database's, which
+        // must not read earlier (the same millisecond included).
+        for n in 0..300 {
+            let key = format!("test:due:{n}");
+            let queued = ctx
+                .store
+                .enqueue(&gazette::store::outbox::NewOutbox {
+                    dedupe_key: &key,
+                    list_id: 1,
+                    member_id: None,
+                    recipient: "x@example.org",
+                    kind: gazette::store::OutboxKind::Notice,
+                    ref_id: None,
+                    payload: "{}",
+                })
+                .await
+                .unwrap();
+            assert!(queued);
+            let got = ctx.store.claim("t", 60_000, 10).await.unwrap().rows;
+            assert_eq!(
+                got.len(),
+                1,
+                "row {n} was not due right after it was queued"
+            );
+        }
+        ctx.store.close().await;
+    }
+}
