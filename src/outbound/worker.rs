@@ -22,9 +22,10 @@
 
 use super::compose;
 use super::record::Recorder;
-use super::render::{render, RenderError};
+use super::render::{render, render_for, RenderError};
 use super::transport::{SendError, Transport};
 use crate::app::Ctx;
+use crate::store::members::MemberRow;
 use crate::store::outbox::{OutboxRow, Outcome};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -169,6 +170,15 @@ async fn worker(
         }
         let left = Duration::from_millis(claim.lease_left_ms().max(0) as u64);
         let deadline = (asked + left).checked_sub(margin).unwrap_or(asked);
+        // The batch's members in one read; if that fails, each render
+        // reads its own.
+        let members = match ctx.store.members_leased_by(&owner).await {
+            Ok(m) => Some(m),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the batch's members; reading them one by one");
+                None
+            }
+        };
         for row in claim.rows {
             while tasks.len() >= in_flight {
                 tasks.join_next().await;
@@ -187,9 +197,12 @@ async fn worker(
                 recorder.clone(),
                 owner.clone(),
             );
+            let member = members
+                .as_ref()
+                .map(|m| row.member_id.and_then(|id| m.get(&id).cloned()));
             tasks.spawn(
                 async move {
-                    let outcome = deliver(&c, &t, &row, deadline).await;
+                    let outcome = deliver(&c, &t, &row, member, deadline).await;
                     report(&c, &r, &o, &row, outcome);
                 }
                 .instrument(span),
@@ -200,9 +213,22 @@ async fn worker(
 }
 
 /// Sends one row, finishing by `deadline` or not at all, and says what
-/// became of it.
-pub async fn deliver(ctx: &Ctx, transport: &Transport, row: &OutboxRow, deadline: Instant) -> Sent {
-    let (outgoing, envelope_from) = match render(ctx, row).await {
+/// became of it. `member` is the row's member when already read (`Some`,
+/// holding `None` when there is none); otherwise rendering reads it. A
+/// member read with the batch is at most one batch old when the message is
+/// rendered.
+pub async fn deliver(
+    ctx: &Ctx,
+    transport: &Transport,
+    row: &OutboxRow,
+    member: Option<Option<MemberRow>>,
+    deadline: Instant,
+) -> Sent {
+    let rendered = match member {
+        Some(member) => render_for(ctx, row, member).await,
+        None => render(ctx, row).await,
+    };
+    let (outgoing, envelope_from) = match rendered {
         Ok(r) => r,
         Err(RenderError::Cancelled(why)) => return Sent::Cancelled(why),
         Err(RenderError::Other(e)) => {

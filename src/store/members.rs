@@ -28,7 +28,7 @@ pub struct MemberRow {
 }
 
 impl MemberRow {
-    fn from_row(r: &AnyRow) -> Result<Self> {
+    pub(super) fn from_row(r: &AnyRow) -> Result<Self> {
         Ok(MemberRow {
             id: col(r, "id")?,
             list_id: col(r, "list_id")?,

@@ -3,8 +3,10 @@
 //! workers run. Workers claim rows with a lease; an expired lease (a worker
 //! that died) makes the row claimable again.
 
+use super::members::MemberRow;
 use super::{col, state, text, OutboxKind, OutboxStatus, Result, Store, Tx};
 use sqlx::any::AnyRow;
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxRow {
@@ -91,6 +93,33 @@ pub struct Recorded {
     pub outcome: Outcome,
 }
 
+impl Outcome {
+    /// Its statement in `RECORD_SQLITE` / `RECORD_POSTGRES`.
+    fn statement(&self) -> usize {
+        match self {
+            Outcome::Sent { .. } => 0,
+            Outcome::Cancelled { .. } => 1,
+            Outcome::Failed { .. } => 2,
+            Outcome::Retry { .. } => 3,
+            Outcome::Released => 4,
+        }
+    }
+}
+
+impl Recorded {
+    /// `[id, owner, number, text]` for the batch statements.
+    fn as_json(&self) -> serde_json::Value {
+        let (num, txt) = match &self.outcome {
+            Outcome::Sent { reply, at } => (*at, text(reply)),
+            Outcome::Retry { next_at, reply } => (*next_at, text(reply)),
+            Outcome::Failed { reply } => (0, text(reply)),
+            Outcome::Cancelled { reason } => (0, text(reason)),
+            Outcome::Released => (0, String::new()),
+        };
+        serde_json::json!([self.id, self.owner, num, txt])
+    }
+}
+
 pub struct NewOutbox<'a> {
     pub dedupe_key: &'a str,
     pub list_id: i64,
@@ -116,12 +145,16 @@ const EXPAND_EVERY_POST: &str = "INSERT INTO outbox (dedupe_key, list_id, member
      ON CONFLICT (dedupe_key) DO NOTHING";
 /// The database's clock in epoch milliseconds, the one clock every lease is
 /// taken and compared with (workers' clocks may disagree). SQLite's `now`
-/// is the same for a whole statement; PostgreSQL's is read once per
-/// statement through a `clock` CTE or a scalar subquery (an `InitPlan`, so
-/// the comparison can still use an index).
+/// is the same for a whole statement, whole milliseconds held as a
+/// floating-point day: rounded, not truncated, or it would read a
+/// millisecond early and a row queued this millisecond would not be due.
+/// PostgreSQL's is read once per statement through a `clock` CTE or a
+/// scalar subquery (an `InitPlan`, so the comparison can still use an
+/// index). Rows are queued due at the queueing process's clock; a process
+/// whose clock runs ahead of the database's delays its new rows by as much.
 macro_rules! sqlite_now {
     () => {
-        "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+        "CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER)"
     };
 }
 macro_rules! pg_now {
@@ -199,17 +232,72 @@ const SWEEP_POSTGRES: &str = concat!(
     pg_now!(),
     ")"
 );
-/// Recorded whoever holds the lease: the relay accepted it, so it is sent.
-const MARK_SENT: &str = "UPDATE outbox SET status = 'sent', sent_at = $2, last_reply = $3, lease_owner = NULL, lease_until = NULL WHERE id = $1";
-const MARK_RETRY: &str = "UPDATE outbox SET status = 'queued', next_attempt_at = $3, last_reply = $4, lease_owner = NULL, lease_until = NULL \
-     WHERE id = $1 AND status = 'sending' AND lease_owner = $2";
-const MARK_FAILED: &str =
-    "UPDATE outbox SET status = 'failed', last_reply = $3, lease_owner = NULL, lease_until = NULL \
-     WHERE id = $1 AND status = 'sending' AND lease_owner = $2";
-const MARK_CANCELLED: &str = "UPDATE outbox SET status = 'cancelled', last_reply = $2, lease_owner = NULL, lease_until = NULL WHERE id = $1";
-/// Hands back rows a stopping worker claimed but never started.
-const RELEASE: &str = "UPDATE outbox SET status = 'queued', attempts = attempts - 1, lease_owner = NULL, lease_until = NULL \
-     WHERE id = $1 AND status = 'sending' AND lease_owner = $2";
+/// Results are written a whole batch per statement: `$1` is a JSON array
+/// of `[id, owner, number, text]`, one per row, read as a table `v`, so a
+/// batch costs a handful of statements however many rows it holds (one
+/// statement per row, on one connection, could not keep up with the
+/// relay). Each statement joins on the primary key.
+macro_rules! batch_sqlite {
+    () => {
+        " FROM (SELECT value ->> 0 AS id, value ->> 1 AS owner, value ->> 2 AS num, value ->> 3 AS txt FROM json_each($1)) AS v \
+         WHERE outbox.id = v.id"
+    };
+}
+macro_rules! batch_postgres {
+    () => {
+        " FROM (SELECT (e ->> 0)::bigint AS id, e ->> 1 AS owner, (e ->> 2)::bigint AS num, e ->> 3 AS txt \
+         FROM json_array_elements(CAST($1 AS json)) AS e) AS v WHERE outbox.id = v.id"
+    };
+}
+/// Which statements record each outcome, and the order they run in.
+macro_rules! record_statements {
+    ($batch:ident, $owned:literal) => {
+        [
+            // Recorded whoever holds the lease: the relay accepted it, so it is sent.
+            concat!(
+                "UPDATE outbox SET status = 'sent', sent_at = v.num, last_reply = v.txt, lease_owner = NULL, lease_until = NULL",
+                $batch!(),
+                " RETURNING outbox.id"
+            ),
+            concat!(
+                "UPDATE outbox SET status = 'cancelled', last_reply = v.txt, lease_owner = NULL, lease_until = NULL",
+                $batch!(),
+                " RETURNING outbox.id"
+            ),
+            concat!(
+                "UPDATE outbox SET status = 'failed', last_reply = v.txt, lease_owner = NULL, lease_until = NULL",
+                $batch!(),
+                $owned,
+                " RETURNING outbox.id"
+            ),
+            concat!(
+                "UPDATE outbox SET status = 'queued', next_attempt_at = v.num, last_reply = v.txt, lease_owner = NULL, lease_until = NULL",
+                $batch!(),
+                $owned,
+                " RETURNING outbox.id"
+            ),
+            // Hands back rows a worker claimed but never started: not an attempt.
+            concat!(
+                "UPDATE outbox SET status = 'queued', attempts = outbox.attempts - 1, lease_owner = NULL, lease_until = NULL",
+                $batch!(),
+                $owned,
+                " RETURNING outbox.id"
+            ),
+        ]
+    };
+}
+const RECORD_SQLITE: [&str; 5] = record_statements!(
+    batch_sqlite,
+    " AND outbox.status = 'sending' AND outbox.lease_owner = v.owner"
+);
+const RECORD_POSTGRES: [&str; 5] = record_statements!(
+    batch_postgres,
+    " AND outbox.status = 'sending' AND outbox.lease_owner = v.owner"
+);
+/// The members of the rows `$1` leases, in one read for a whole batch
+/// (rendering would otherwise read them one by one).
+const MEMBERS_OF_LEASE: &str = "SELECT id, list_id, email, name, status, mode, bounce_score, requested_at, confirmed_at, consent FROM members \
+     WHERE id IN (SELECT member_id FROM outbox WHERE status = 'sending' AND lease_owner = $1)";
 const COUNT_BY_STATUS: &str =
     "SELECT kind, status, COUNT(*) AS n FROM outbox GROUP BY kind, status ORDER BY kind, status";
 /// A requeued row gets a fresh retry window: measured from its creation, an
@@ -292,6 +380,17 @@ impl Store {
         Ok(claim)
     }
 
+    /// The members of the rows `owner` leases now, by id.
+    pub async fn members_leased_by(&self, owner: &str) -> Result<HashMap<i64, MemberRow>> {
+        let rows = sqlx::query(MEMBERS_OF_LEASE)
+            .bind(owner)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| MemberRow::from_row(r).map(|m| (m.id, m)))
+            .collect()
+    }
+
     /// Hands rows whose lease ended back to the queue; returns how many.
     pub async fn sweep_expired_leases(&self) -> Result<u64> {
         let done = sqlx::query(self.pick(SWEEP_SQLITE, SWEEP_POSTGRES))
@@ -331,29 +430,31 @@ impl Store {
     /// accepted the message. Returns, per outcome, whether it changed its
     /// row. A failure records none of them.
     pub async fn record_outcomes(&self, outcomes: &[Recorded]) -> Result<Vec<bool>> {
+        let statements = match self.backend() {
+            super::Backend::Sqlite => RECORD_SQLITE,
+            super::Backend::Postgres => RECORD_POSTGRES,
+        };
         let mut tx = self.begin_write().await?;
-        let mut applied = Vec::with_capacity(outcomes.len());
-        for r in outcomes {
-            let query = match &r.outcome {
-                Outcome::Sent { reply, at } => sqlx::query(MARK_SENT)
-                    .bind(r.id)
-                    .bind(*at)
-                    .bind(text(reply)),
-                Outcome::Retry { next_at, reply } => sqlx::query(MARK_RETRY)
-                    .bind(r.id)
-                    .bind(r.owner.as_str())
-                    .bind(*next_at)
-                    .bind(text(reply)),
-                Outcome::Failed { reply } => sqlx::query(MARK_FAILED)
-                    .bind(r.id)
-                    .bind(r.owner.as_str())
-                    .bind(text(reply)),
-                Outcome::Released => sqlx::query(RELEASE).bind(r.id).bind(r.owner.as_str()),
-                Outcome::Cancelled { reason } => {
-                    sqlx::query(MARK_CANCELLED).bind(r.id).bind(text(reason))
-                }
-            };
-            applied.push(query.execute(&mut *tx).await?.rows_affected() == 1);
+        let mut applied = vec![false; outcomes.len()];
+        for (n, sql) in statements.into_iter().enumerate() {
+            let mine: Vec<usize> = (0..outcomes.len())
+                .filter(|&i| outcomes[i].outcome.statement() == n)
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let batch: Vec<serde_json::Value> =
+                mine.iter().map(|&i| outcomes[i].as_json()).collect();
+            let json = serde_json::Value::Array(batch).to_string();
+            let changed: std::collections::HashSet<i64> = sqlx::query_scalar(sql)
+                .bind(json)
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect();
+            for i in mine {
+                applied[i] = changed.contains(&outcomes[i].id);
+            }
         }
         tx.commit().await?;
         Ok(applied)

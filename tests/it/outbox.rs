@@ -133,11 +133,16 @@ async fn digest_expands_once_and_claims_are_disjoint() {
                         at: 1,
                     },
                 ),
-                outcome(row.id, "e", Outcome::Released),
             ])
             .await
             .unwrap();
-        assert_eq!(applied, [false, false, true, true]);
+        assert_eq!(applied, [false, false, true]);
+        let applied = ctx
+            .store
+            .record_outcomes(&[outcome(row.id, "e", Outcome::Released)])
+            .await
+            .unwrap();
+        assert_eq!(applied, [true]);
         let status = |id| {
             let ctx = ctx.clone();
             async move { ctx.store.outbox_row(id).await.unwrap().unwrap() }
@@ -399,6 +404,41 @@ async fn a_confirmation_overtakes_a_queued_digest() {
             queued > 10_000,
             "the digest was still far from done: {digests:?}"
         );
+        ctx.store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_queued_now_is_due_at_once_by_the_database_clock() {
+    for db in databases().await {
+        eprintln!("--- due at once on {}", db.label);
+        let (ctx, _list) = setup(&db, "file:///nonexistent", 1).await;
+        ctx.store.claim("t", 60_000, 10).await.unwrap();
+        // Queued at the process's clock, claimed at the database's, which
+        // must not read earlier (the same millisecond included).
+        for n in 0..300 {
+            let key = format!("test:due:{n}");
+            let queued = ctx
+                .store
+                .enqueue(&gazette::store::outbox::NewOutbox {
+                    dedupe_key: &key,
+                    list_id: 1,
+                    member_id: None,
+                    recipient: "x@example.org",
+                    kind: gazette::store::OutboxKind::Notice,
+                    ref_id: None,
+                    payload: "{}",
+                })
+                .await
+                .unwrap();
+            assert!(queued);
+            let got = ctx.store.claim("t", 60_000, 10).await.unwrap().rows;
+            assert_eq!(
+                got.len(),
+                1,
+                "row {n} was not due right after it was queued"
+            );
+        }
         ctx.store.close().await;
     }
 }

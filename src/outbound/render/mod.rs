@@ -100,12 +100,22 @@ impl Env<'_> {
 
 /// Renders `row`; the envelope sender is its VERP bounce address.
 pub async fn render(ctx: &Ctx, row: &OutboxRow) -> R<(Outgoing, String)> {
-    let Some(list_row) = ctx.render_cache.list(&ctx.store, row.list_id).await? else {
-        return cancelled("the list no longer exists");
-    };
     let member = match row.member_id {
         Some(id) => ctx.store.member(id).await?,
         None => None,
+    };
+    render_for(ctx, row, member).await
+}
+
+/// [`render`] with the row's member already read (workers read a whole
+/// batch's members at once); `None` when there is none, or no longer.
+pub async fn render_for(
+    ctx: &Ctx,
+    row: &OutboxRow,
+    member: Option<MemberRow>,
+) -> R<(Outgoing, String)> {
+    let Some(list_row) = ctx.render_cache.list(&ctx.store, row.list_id).await? else {
+        return cancelled("the list no longer exists");
     };
     let env = Env {
         ctx,

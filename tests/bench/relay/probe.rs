@@ -42,7 +42,7 @@ impl Kind {
     pub fn label(self) -> &'static str {
         match self {
             Kind::Claim => "claim (UPDATE … RETURNING a batch)",
-            Kind::MarkSent => "mark_sent (one row, own commit)",
+            Kind::MarkSent => "mark_sent (a batch of rows, one statement)",
             Kind::Member => "member lookup (render)",
             Kind::Other => "other statements",
         }
