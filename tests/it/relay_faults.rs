@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
@@ -30,6 +30,9 @@ const LEASE_SECS: u64 = 6;
 /// A held reply comes this long after the message was accepted.
 const HOLD: Duration = Duration::from_secs(LEASE_SECS + 3);
 const CONNECTIONS: usize = 4;
+/// Around the kill, the moments whose acceptances the killed process may
+/// not have recorded.
+const RECORD_SLACK: Duration = Duration::from_secs(2);
 
 #[derive(Default)]
 struct Counts {
@@ -37,6 +40,8 @@ struct Counts {
     accepted: HashMap<String, usize>,
     /// Of those, accepted with the reply held past the lease.
     held: HashMap<String, usize>,
+    /// When each recipient's messages were accepted (held ones aside).
+    at: HashMap<String, Vec<Instant>>,
 }
 
 struct FaultyRelay {
@@ -68,6 +73,10 @@ impl MailHandler for FaultyRelay {
                 *c.accepted.entry(r.to_lowercase()).or_default() += 1;
                 if hold {
                     *c.held.entry(r.to_lowercase()).or_default() += 1;
+                } else {
+                    c.at.entry(r.to_lowercase())
+                        .or_default()
+                        .push(Instant::now());
                 }
             }
         }
@@ -245,6 +254,7 @@ async fn three_workers_one_killed_through_a_faulty_relay() {
     })
     .await;
     let victim = processes.remove(0);
+    let killed_at = Instant::now();
     let _ = std::process::Command::new("kill")
         .args(["-KILL", &victim.id().to_string()])
         .status();
@@ -279,13 +289,27 @@ async fn three_workers_one_killed_through_a_faulty_relay() {
     let c = std::mem::take(&mut *counts.lock().unwrap());
     let mut missing = Vec::new();
     let mut killed_window = 0;
+    let mut outside = Vec::new();
     for i in 0..members {
         let rcpt = format!("m{i}@example.org");
         let got = c.accepted.get(&rcpt).copied().unwrap_or(0);
         let held = c.held.get(&rcpt).copied().unwrap_or(0);
         match got.checked_sub(held + expected(&rcpt)) {
             None => missing.push(rcpt),
-            Some(extra) => killed_window += extra,
+            Some(0) => {}
+            Some(extra) => {
+                killed_window += extra;
+                // A second acceptance is allowed only for a message the
+                // killed process had sent but not recorded: accepted in
+                // the last moments before the kill (its unwritten batch
+                // holds at most 100 ms of results; the rest is slack for
+                // a loaded machine), or in flight as it died.
+                let at = &c.at[&rcpt];
+                let first = at[0];
+                if first + RECORD_SLACK < killed_at || first > killed_at + RECORD_SLACK {
+                    outside.push(rcpt);
+                }
+            }
         }
     }
     let held: usize = c.held.values().sum();
@@ -296,10 +320,9 @@ async fn three_workers_one_killed_through_a_faulty_relay() {
         cuts.load(Ordering::SeqCst)
     );
     assert!(missing.is_empty(), "never accepted for {missing:?}");
-    // The killed process had at most its connections' worth in flight.
     assert!(
-        killed_window <= CONNECTIONS,
-        "{killed_window} duplicate deliveries outside the named window"
+        outside.is_empty(),
+        "accepted twice, the first time outside the killed process's unrecorded moments: {outside:?}"
     );
     // gazette counts as sent exactly what the relay accepted, less the window.
     assert_eq!(rows, accepted - held - killed_window);
