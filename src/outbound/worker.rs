@@ -255,9 +255,14 @@ pub async fn deliver(
         None => bytes,
     };
     let name = format!("{:08}-{}", row.id, row.kind);
+    let started = Instant::now();
     let result = transport
         .send(&envelope_from, &row.recipient, &name, &bytes, deadline)
         .await;
+    if !matches!(result, Err(SendError::NotStarted(_))) {
+        metrics::histogram!(crate::telemetry::RELAY_TRANSACTION)
+            .record(started.elapsed().as_secs_f64());
+    }
     Sent::Result(result)
 }
 
@@ -276,6 +281,7 @@ pub enum Sent {
 /// handed back, retried later, or failed and perhaps a bounce), queued for
 /// the recorder.
 fn report(ctx: &Ctx, recorder: &Recorder, owner: &str, row: &OutboxRow, sent: Sent) {
+    count(row, &sent);
     let result = match sent {
         Sent::Result(result) => result,
         Sent::Cancelled(reason) => {
@@ -318,6 +324,25 @@ fn report(ctx: &Ctx, recorder: &Recorder, owner: &str, row: &OutboxRow, sent: Se
             recorder.failed(row.id, owner, reply, bounce);
         }
     }
+}
+
+/// Counts the attempt for `/metrics` (per process, as the relay answered;
+/// the database is the record), and how long a sent row waited from being
+/// queued.
+fn count(row: &OutboxRow, sent: &Sent) {
+    let result = match sent {
+        Sent::Result(Ok(_)) => {
+            let waited = (crate::now_ms() - row.created_at).max(0) as f64 / 1000.0;
+            metrics::histogram!(crate::telemetry::QUEUED_TO_SENT).record(waited);
+            "sent"
+        }
+        Sent::Result(Err(SendError::NotStarted(_))) => "handed_back",
+        Sent::Result(Err(SendError::Temporary(_))) => "deferred",
+        Sent::Result(Err(SendError::Permanent(_))) | Sent::Unsendable(_) => "failed",
+        Sent::Cancelled(_) => "cancelled",
+    };
+    metrics::counter!(crate::telemetry::DELIVERIES, "kind" => row.kind.as_str(), "result" => result)
+        .increment(1);
 }
 
 fn retry_or_fail(ctx: &Ctx, recorder: &Recorder, owner: &str, row: &OutboxRow, reply: String) {

@@ -1,7 +1,8 @@
 //! The public pages a member reaches from a mail: the unsubscribe link
 //! shows a page (a link scanner's GET changes nothing), offers the other
 //! delivery modes, and only a POST unsubscribes (RFC 8058). Forged tokens
-//! get a 404, the health check and metrics answer.
+//! get a 404, the health check and metrics answer, and deliveries are
+//! counted as they are attempted.
 
 use crate::common::*;
 use gazette::email::EmailAddress;
@@ -100,6 +101,19 @@ async fn unsubscribe_page_offers_modes_and_only_post_acts() {
             .unwrap();
         let after = scrape().await;
         assert!(accepted(&after) >= accepted(&before) + 1.0, "{after}");
+        // The question's acknowledgement is attempted (this app's outbox
+        // directory does not exist, so it is deferred): counted by kind
+        // and result, and the transaction's time is in its histogram.
+        wait_for(30, "the acknowledgement's attempt counted", || async {
+            let m = scrape().await;
+            let counted = m.lines().any(|l| {
+                l.starts_with("gazette_deliveries_total{")
+                    && l.contains("kind=\"notice\"")
+                    && l.contains("result=")
+            });
+            (counted && m.contains("gazette_relay_transaction_seconds_bucket")).then_some(())
+        })
+        .await;
         app.stop().await;
     }
 }
