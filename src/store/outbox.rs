@@ -4,7 +4,7 @@
 //! that died) makes the row claimable again.
 
 use super::members::MemberRow;
-use super::{col, state, text, OutboxKind, OutboxStatus, Result, Store, Tx};
+use super::{col, state, text, OutboxKind, OutboxStatus, Result, Store};
 use sqlx::any::AnyRow;
 use std::collections::HashMap;
 
@@ -132,11 +132,6 @@ pub struct NewOutbox<'a> {
 
 const INSERT: &str = "INSERT INTO outbox (dedupe_key, list_id, member_id, recipient, kind, ref_id, payload, status, next_attempt_at, retry_since, created_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $8, $8) ON CONFLICT (dedupe_key) DO NOTHING";
-/// One delivery per active digest-mode member, in one statement.
-const EXPAND_DIGEST: &str = "INSERT INTO outbox (dedupe_key, list_id, member_id, recipient, kind, ref_id, payload, status, next_attempt_at, retry_since, created_at) \
-     SELECT 'digest:' || CAST($1 AS TEXT) || ':' || CAST(m.id AS TEXT), m.list_id, m.id, m.email, 'digest', $1, '{}', 'queued', $3, $3, $3 \
-     FROM members m WHERE m.list_id = $2 AND m.status = 'active' AND m.mode = 'digest' \
-     ON CONFLICT (dedupe_key) DO NOTHING";
 /// One copy of a post (or answer) for each active member in "every post"
 /// mode but the two skipped (its author, and the asker who is told apart).
 const EXPAND_EVERY_POST: &str = "INSERT INTO outbox (dedupe_key, list_id, member_id, recipient, kind, ref_id, payload, status, next_attempt_at, retry_since, created_at) \
@@ -321,17 +316,6 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(done.rows_affected() == 1)
-    }
-
-    /// Inserts the digest's deliveries; returns how many rows were new.
-    pub async fn expand_digest(&self, tx: &mut Tx, digest_id: i64, list_id: i64) -> Result<u64> {
-        let done = sqlx::query(EXPAND_DIGEST)
-            .bind(digest_id)
-            .bind(list_id)
-            .bind(crate::now_ms())
-            .execute(&mut **tx)
-            .await?;
-        Ok(done.rows_affected())
     }
 
     /// Queues post or answer `ref_id` for the list's every-post members,

@@ -396,21 +396,7 @@ async fn the_draft_is_written_only_when_it_changed() {
         .unwrap();
     let d = ctx.store.open_digest(list.id()).await.unwrap().unwrap();
     assert!(ctx.store.mark_digest_notified(d.id).await.unwrap());
-    let author = ctx
-        .store
-        .member_by_email(list.id(), "m1@example.org")
-        .await
-        .unwrap()
-        .unwrap();
-    let post = gazette::posts::Post {
-        inbound_id: None,
-        subject: "Second",
-        body: "Another question",
-        message_id: "<q2@example.org>",
-    };
-    gazette::posts::ask(&ctx, &list, &author, &post)
-        .await
-        .unwrap();
+    ask_as(&ctx, &list, "m1@example.org", "Second", "<q2@example.org>").await;
     assert!(!gazette::digest::send::notify_ahead(&ctx, &list)
         .await
         .unwrap());

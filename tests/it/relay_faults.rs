@@ -209,21 +209,14 @@ async fn three_workers_one_killed_through_a_faulty_relay() {
         .await
         .unwrap();
     let list = ctx.list_by_address(LIST_ADDRESS).await.unwrap();
-    let author = ctx
-        .store
-        .member_by_email(list.id(), "m0@example.org")
-        .await
-        .unwrap()
-        .unwrap();
-    let post = gazette::posts::Post {
-        inbound_id: None,
-        subject: "Roadmaps?",
-        body: "How far ahead do you plan?",
-        message_id: "<q1@example.org>",
-    };
-    gazette::posts::ask(&ctx, &list, &author, &post)
-        .await
-        .unwrap();
+    ask_as(
+        &ctx,
+        &list,
+        "m0@example.org",
+        "Roadmaps?",
+        "<q1@example.org>",
+    )
+    .await;
     gazette::digest::send::send_now(&ctx, &list).await.unwrap();
     // Every member's digest, and m0's acknowledgement.
     let expected = |rcpt: &str| if rcpt == "m0@example.org" { 2 } else { 1 };

@@ -220,22 +220,40 @@ pub async fn seed_list(ctx: &gazette::app::Ctx, members: usize) -> gazette::app:
         .await
         .unwrap();
     }
+    ask_as(
+        ctx,
+        &list,
+        "m0@example.org",
+        "Roadmaps?",
+        "<q1@example.org>",
+    )
+    .await;
+    list
+}
+
+/// Member `email` asks a question (as if it arrived by mail).
+pub async fn ask_as(
+    ctx: &gazette::app::Ctx,
+    list: &gazette::app::List,
+    email: &str,
+    subject: &str,
+    message_id: &str,
+) {
     let author = ctx
         .store
-        .member_by_email(list.id(), "m0@example.org")
+        .member_by_email(list.id(), email)
         .await
         .unwrap()
-        .unwrap();
+        .unwrap_or_else(|| panic!("{email} is a member"));
     let post = gazette::posts::Post {
         inbound_id: None,
-        subject: "Roadmaps?",
+        subject,
         body: "How far ahead do you plan?",
-        message_id: "<q1@example.org>",
+        message_id,
     };
-    gazette::posts::ask(ctx, &list, &author, &post)
+    gazette::posts::ask(ctx, list, &author, &post)
         .await
         .unwrap();
-    list
 }
 
 /// Runs the `gazette` binary with `env`; asserts it succeeds, returns stdout.
