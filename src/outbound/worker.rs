@@ -255,14 +255,9 @@ pub async fn deliver(
         None => bytes,
     };
     let name = format!("{:08}-{}", row.id, row.kind);
-    let started = Instant::now();
     let result = transport
         .send(&envelope_from, &row.recipient, &name, &bytes, deadline)
         .await;
-    if !matches!(result, Err(SendError::NotStarted(_))) {
-        metrics::histogram!(crate::telemetry::RELAY_TRANSACTION)
-            .record(started.elapsed().as_secs_f64());
-    }
     Sent::Result(result)
 }
 

@@ -471,12 +471,6 @@ impl Store {
         self.record_one(id, owner, Outcome::Failed { reply }).await
     }
 
-    /// The delivery no longer makes sense (the member left): never send it.
-    pub async fn mark_cancelled(&self, id: i64, reason: &str) -> Result<()> {
-        let reason = reason.to_string();
-        self.record_one(id, "", Outcome::Cancelled { reason }).await
-    }
-
     pub async fn release(&self, id: i64, owner: &str) -> Result<()> {
         self.record_one(id, owner, Outcome::Released).await
     }

@@ -177,7 +177,13 @@ impl SmtpPool {
                 }
             },
         };
-        match super::data::transaction(&mut conn, envelope, message).await {
+        // Timed here, not around `send`: waits for a connection slot or
+        // the rate cap are not the relay's time.
+        let started = Instant::now();
+        let result = super::data::transaction(&mut conn, envelope, message).await;
+        metrics::histogram!(crate::telemetry::RELAY_TRANSACTION)
+            .record(started.elapsed().as_secs_f64());
+        match result {
             Ok(reply) => {
                 self.window.accepted();
                 self.idle.lock().unwrap().push(Idle {
