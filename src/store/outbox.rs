@@ -1,7 +1,10 @@
 //! The outbox: one row per (message, recipient), unique by `dedupe_key`, so
-//! no one is sent the same message twice whatever crashes or how many
-//! workers run. Workers claim rows with a lease; an expired lease (a worker
-//! that died) makes the row claimable again.
+//! a message is queued once for each recipient however many processes
+//! queue it. Workers claim rows with a lease; an expired lease (a worker
+//! that died) makes the row claimable again. A row is accepted by the relay
+//! at most once, except in the window [`crate::outbound::record`] names
+//! (the relay accepted it, and that was not recorded before the lease
+//! ended); receivers can tell such a second copy by its Message-ID.
 
 use super::members::MemberRow;
 use super::{col, state, text, OutboxKind, OutboxStatus, Result, Store};
