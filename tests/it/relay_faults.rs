@@ -6,14 +6,17 @@
 //!
 //! Every member must end with exactly one accepted delivery, counted on
 //! the relay's side, except deliveries in the one window no SMTP client
-//! can close (the relay accepted, the reply never arrived): the held
-//! replies, and the sends of the killed process the relay accepted just
-//! before it died. The test counts both and reports them, and checks that
-//! gazette's count of sent rows is the relay's count less that window.
+//! can close (the relay accepted, the reply never reached gazette): the
+//! held replies; replies the client never acknowledged (a proxy in front
+//! of the relay sees it close the connection, at its deadline or as it
+//! dies, without another command after the `250`); and the sends of the
+//! killed process the relay accepted just before it died. The test counts
+//! them and reports them, and checks that gazette's count of sent rows is
+//! the relay's count less that window.
 //!
 //! The issue asks for 20,000 members; with debug builds of gazette on a
 //! shared 2-core machine that takes minutes (setup and import included), so
-//! the default is 3,000 (about 35 s) and `RELAY_FAULTS_MEMBERS=20000` runs
+//! the default is 3,000 (under a minute) and `RELAY_FAULTS_MEMBERS=20000` runs
 //! the full size.
 
 use crate::common::*;
@@ -26,7 +29,10 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
-const LEASE_SECS: u64 = 6;
+/// Short, so held replies and the killed process's rows come back within
+/// the test, but not so short that a commit delayed on a loaded machine
+/// outlasts the lease margin (a quarter of it).
+const LEASE_SECS: u64 = 10;
 /// A held reply comes this long after the message was accepted.
 const HOLD: Duration = Duration::from_secs(LEASE_SECS + 3);
 const CONNECTIONS: usize = 4;
@@ -91,24 +97,88 @@ impl MailHandler for FaultyRelay {
     }
 }
 
+/// What one relay connection has seen, shared by its two directions.
+#[derive(Default)]
+struct Session {
+    /// The recipients of the transaction under way (gazette sends one
+    /// envelope per recipient).
+    rcpts: Vec<String>,
+    /// Accepted with `250 … queued`, and the client has sent nothing since:
+    /// it may never have read that reply.
+    unacknowledged: Vec<String>,
+    /// Bytes of a client line not yet ended.
+    line: Vec<u8>,
+}
+
+impl Session {
+    /// Reads the client's commands out of `chunk`: which recipients the
+    /// transaction is for. Anything the client sends also acknowledges the
+    /// last reply.
+    fn from_client(&mut self, chunk: &[u8]) {
+        self.unacknowledged.clear();
+        for &b in chunk {
+            if b != b'\n' {
+                if self.line.len() < 1024 {
+                    self.line.push(b);
+                }
+                continue;
+            }
+            let line = String::from_utf8_lossy(&self.line).to_ascii_lowercase();
+            if line.starts_with("mail from:") {
+                self.rcpts.clear();
+            } else if let Some(rest) = line.strip_prefix("rcpt to:<") {
+                if let Some(addr) = rest.split('>').next() {
+                    self.rcpts.push(addr.to_string());
+                }
+            }
+            self.line.clear();
+        }
+    }
+}
+
 /// Relays bytes to the server, except that 1% of DATA transactions are
-/// cut after part of the body (the server commits nothing).
-async fn cutting_proxy(upstream: SocketAddr, cuts: Arc<AtomicUsize>) -> SocketAddr {
+/// cut after part of the body (the server commits nothing). It also notes
+/// the acceptances whose reply the client never acknowledged (it closed
+/// the connection, or died, without another command): the window where
+/// the relay accepted and gazette could not know.
+async fn cutting_proxy(
+    upstream: SocketAddr,
+    cuts: Arc<AtomicUsize>,
+    unacknowledged: Arc<Mutex<HashMap<String, usize>>>,
+) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
             let cuts = cuts.clone();
+            let unacknowledged = unacknowledged.clone();
             tokio::spawn(async move {
                 let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
                     return;
                 };
                 let _ = client.set_nodelay(true);
                 let _ = server.set_nodelay(true);
+                let session = Arc::new(Mutex::new(Session::default()));
                 let (mut cr, mut cw) = client.into_split();
                 let (mut sr, mut sw) = server.into_split();
+                let from_server = session.clone();
                 let back = tokio::spawn(async move {
-                    let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        let n = match sr.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        // Noted before the client can see it, so the
+                        // client's next command always comes after.
+                        if buf[..n].windows(6).any(|w| w == b"queued") {
+                            let mut s = from_server.lock().unwrap();
+                            s.unacknowledged = s.rcpts.clone();
+                        }
+                        if cw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
                 });
                 let mut buf = vec![0u8; 64 * 1024];
                 let mut cut_next_body = false;
@@ -118,6 +188,7 @@ async fn cutting_proxy(upstream: SocketAddr, cuts: Arc<AtomicUsize>) -> SocketAd
                         Ok(n) => n,
                     };
                     let chunk = &buf[..n];
+                    session.lock().unwrap().from_client(chunk);
                     if cut_next_body {
                         cuts.fetch_add(1, Ordering::SeqCst);
                         let _ = sw.write_all(&chunk[..n / 2]).await;
@@ -130,7 +201,19 @@ async fn cutting_proxy(upstream: SocketAddr, cuts: Arc<AtomicUsize>) -> SocketAd
                         break;
                     }
                 }
-                back.abort();
+                // The client is gone (or we cut it). Let the server finish
+                // what it was doing (a reply it still owes is noted on its
+                // way back), then: a reply the client had not acknowledged
+                // may never have reached it.
+                let _ = sw.shutdown().await;
+                drop(sw);
+                let _ = tokio::time::timeout(HOLD + Duration::from_secs(5), back).await;
+                let left = std::mem::take(&mut session.lock().unwrap().unacknowledged);
+                let mut u = unacknowledged.lock().unwrap();
+                for rcpt in left {
+                    *u.entry(rcpt).or_default() += 1;
+                }
+                drop(u);
             });
         }
     });
@@ -170,7 +253,8 @@ async fn three_workers_one_killed_through_a_faulty_relay() {
     };
     tokio::spawn(serve(listener, config, handler.clone(), stopped));
     let cuts = Arc::new(AtomicUsize::new(0));
-    let relay = cutting_proxy(server_addr, cuts.clone()).await;
+    let unacknowledged = Arc::new(Mutex::new(HashMap::new()));
+    let relay = cutting_proxy(server_addr, cuts.clone(), unacknowledged.clone()).await;
 
     let base: Vec<(String, String)> = [
         ("GAZETTE_CONFIG", "/dev/null".to_string()),
@@ -279,8 +363,12 @@ async fn three_workers_one_killed_through_a_faulty_relay() {
         .await
         .unwrap();
     assert_eq!(failed, 0, "rows not sent");
+    // A connection still handing back a held reply is noted within this.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let c = std::mem::take(&mut *counts.lock().unwrap());
+    let unack = std::mem::take(&mut *unacknowledged.lock().unwrap());
     let mut missing = Vec::new();
+    let mut window = 0;
     let mut killed_window = 0;
     let mut outside = Vec::new();
     for i in 0..members {
@@ -291,16 +379,26 @@ async fn three_workers_one_killed_through_a_faulty_relay() {
             None => missing.push(rcpt),
             Some(0) => {}
             Some(extra) => {
-                killed_window += extra;
-                // A second acceptance is allowed only for a message the
-                // killed process had sent but not recorded: accepted in
-                // the last moments before the kill (its unwritten batch
-                // holds at most 100 ms of results; the rest is slack for
-                // a loaded machine), or in flight as it died.
-                let at = &c.at[&rcpt];
-                let first = at[0];
-                if first + RECORD_SLACK < killed_at || first > killed_at + RECORD_SLACK {
-                    outside.push(rcpt);
+                window += extra;
+                // A second acceptance is allowed only where gazette could
+                // not know of the first: its reply never acknowledged (the
+                // client gave up at its deadline, or died, before reading
+                // it; held replies are counted apart), or accepted for the
+                // killed process in the last moments before the kill (its
+                // unwritten batch holds at most 100 ms of results; the
+                // rest is slack for a loaded machine).
+                let lost_replies = unack.get(&rcpt).copied().unwrap_or(0).saturating_sub(held);
+                let first = c.at[&rcpt][0];
+                let near_kill =
+                    first + RECORD_SLACK >= killed_at && first <= killed_at + RECORD_SLACK;
+                if near_kill {
+                    killed_window += extra;
+                } else if lost_replies < extra {
+                    let offset = first.saturating_duration_since(killed_at).as_secs_f64()
+                        - killed_at.saturating_duration_since(first).as_secs_f64();
+                    outside.push(format!(
+                        "{rcpt} (accepted {got} times, first {offset:+.1} s from the kill, {lost_replies} replies unacknowledged)"
+                    ));
                 }
             }
         }
@@ -308,17 +406,18 @@ async fn three_workers_one_killed_through_a_faulty_relay() {
     let held: usize = c.held.values().sum();
     let accepted: usize = c.accepted.values().sum();
     eprintln!(
-        "{members} members: relay accepted {accepted}; window: {held} replies held past the lease, {killed_window} accepted for the killed process before it could record them; {} RCPTs answered 451, {} DATA cut",
+        "{members} members: relay accepted {accepted}; window: {held} replies held past the lease, {} accepted with the reply lost, {killed_window} accepted for the killed process before it could record them; {} RCPTs answered 451, {} DATA cut",
+        window - killed_window,
         handler.refused.load(Ordering::Relaxed),
         cuts.load(Ordering::SeqCst)
     );
     assert!(missing.is_empty(), "never accepted for {missing:?}");
     assert!(
         outside.is_empty(),
-        "accepted twice, the first time outside the killed process's unrecorded moments: {outside:?}"
+        "accepted twice, the first time neither unacknowledged nor in the killed process's unrecorded moments: {outside:#?}"
     );
     // gazette counts as sent exactly what the relay accepted, less the window.
-    assert_eq!(rows, accepted - held - killed_window);
+    assert_eq!(rows, accepted - held - window);
     assert!(
         held > 0,
         "no reply was ever held: the test did not test the window"
