@@ -169,9 +169,10 @@ macro_rules! claimed_columns {
 /// Takes up to `$3` due rows: due notices first (their own lane and index,
 /// so a confirmation never waits behind a digest), then due bulk mail, each
 /// read from the front of its partial index and nothing more. `INDEXED BY`
-/// pins the plan: with the older `outbox_due` index on (status,
-/// next_attempt_at) SQLite would otherwise walk every queued digest row to
-/// find the notices. The lease ends `$2` ms after the database's now.
+/// pins the plan, so no index added later (or stale statistics) can turn
+/// it into a walk of every queued digest row to find the notices (as the
+/// index on (status, next_attempt_at) did while it existed). The lease
+/// ends `$2` ms after the database's now.
 const CLAIM_SQLITE: &str = concat!(
     "UPDATE outbox SET status = 'sending', lease_owner = $1, lease_until = ",
     sqlite_now!(),
@@ -303,7 +304,11 @@ const COUNT_BY_STATUS: &str =
 const RETRY_FAILED: &str = "UPDATE outbox SET status = 'queued', next_attempt_at = $1, retry_since = $1, attempts = 0 WHERE status = 'failed' AND ($2 = 0 OR id = $2)";
 const SELECT_BY_ID: &str = "SELECT id, dedupe_key, list_id, member_id, recipient, kind, ref_id, payload, attempts, retry_since, created_at FROM outbox WHERE id = $1";
 const SELECT_FAILED: &str = "SELECT id, recipient, kind, attempts, last_reply FROM outbox WHERE status = 'failed' ORDER BY id DESC LIMIT $1";
-const NEXT_DUE: &str = "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'queued'";
+/// The front of each lane's partial index; the aggregate over both skips
+/// an empty lane's NULL on either backend.
+const NEXT_DUE: &str = "SELECT MIN(due) FROM (\
+     SELECT MIN(next_attempt_at) AS due FROM outbox WHERE status = 'queued' AND kind = 'notice' \
+     UNION ALL SELECT MIN(next_attempt_at) AS due FROM outbox WHERE status = 'queued' AND kind <> 'notice') AS lanes";
 
 impl Store {
     pub async fn enqueue(&self, m: &NewOutbox<'_>) -> Result<bool> {

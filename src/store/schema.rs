@@ -82,6 +82,12 @@ pub(crate) const FILES: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0010_issue_sending.sql"),
         include_str!("../../migrations/postgres/0010_issue_sending.sql"),
     ),
+    (
+        11,
+        "outbox lean indexes",
+        include_str!("../../migrations/sqlite/0011_outbox_lean_indexes.sql"),
+        include_str!("../../migrations/postgres/0011_outbox_lean_indexes.sql"),
+    ),
 ];
 
 /// The migrator for `backend`.

@@ -7,10 +7,16 @@
 //! counts once; each accepted message grows it by `1/window`, about one
 //! connection per window's worth of successes, back up to the maximum. The
 //! pacer's rate follows the same fraction of its configured cap.
+//!
+//! Places are given in the order they were asked for: a freed place is
+//! handed to the longest waiter, never taken by a send that arrived later,
+//! so a notice at the front of a batch is not overtaken by the sends
+//! queued after it (and no send waits out its deadline while newer ones go).
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 /// Cuts closer together than this are one congestion event.
@@ -22,15 +28,32 @@ pub struct Window {
     max: usize,
     cut_spacing: Duration,
     state: Mutex<State>,
-    freed: Notify,
     pacer: Pacer,
 }
 
 struct State {
     limit: f64,
     in_flight: usize,
+    /// Sends waiting for a place, oldest first; a place is handed over by
+    /// counting it in `in_flight` and then telling the waiter.
+    waiting: VecDeque<oneshot::Sender<()>>,
     last_cut: Option<Instant>,
     last_log: Option<Instant>,
+}
+
+impl State {
+    /// Hands free places to the oldest waiters still waiting.
+    fn hand_over(&mut self) {
+        while self.in_flight < self.limit as usize {
+            let Some(waiter) = self.waiting.pop_front() else {
+                return;
+            };
+            // A waiter that gave up (its deadline passed) has closed its end.
+            if waiter.send(()).is_ok() {
+                self.in_flight += 1;
+            }
+        }
+    }
 }
 
 /// One send's place in the window, given back when dropped.
@@ -38,8 +61,9 @@ pub struct Slot<'a>(&'a Window);
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        self.0.state.lock().unwrap().in_flight -= 1;
-        self.0.freed.notify_one();
+        let mut s = self.0.state.lock().unwrap();
+        s.in_flight -= 1;
+        s.hand_over();
     }
 }
 
@@ -52,28 +76,37 @@ impl Window {
             state: Mutex::new(State {
                 limit: max as f64,
                 in_flight: 0,
+                waiting: VecDeque::new(),
                 last_cut: None,
                 last_log: None,
             }),
-            freed: Notify::new(),
             pacer: Pacer::new(rate_per_sec),
         }
     }
 
-    /// Waits for a place in the window; `None` when none came by `deadline`.
+    /// Waits for a place in the window, after those who asked before;
+    /// `None` when none came by `deadline`.
     pub async fn enter(&self, deadline: Instant) -> Option<Slot<'_>> {
-        loop {
-            let freed = self.freed.notified();
-            tokio::pin!(freed);
-            freed.as_mut().enable();
-            {
-                let mut s = self.state.lock().unwrap();
-                if s.in_flight < s.limit as usize {
-                    s.in_flight += 1;
-                    return Some(Slot(self));
-                }
+        let mut given = {
+            let mut s = self.state.lock().unwrap();
+            if s.waiting.is_empty() && s.in_flight < s.limit as usize {
+                s.in_flight += 1;
+                return Some(Slot(self));
             }
-            tokio::time::timeout_at(deadline, freed).await.ok()?;
+            let (tx, rx) = oneshot::channel();
+            s.waiting.push_back(tx);
+            rx
+        };
+        match tokio::time::timeout_at(deadline, &mut given).await {
+            Ok(Ok(())) => Some(Slot(self)),
+            // The window itself is gone: nothing to wait for.
+            Ok(Err(_)) => None,
+            Err(_) => {
+                // Closed first, so a place is either handed over before
+                // this (and is ours to give back) or never.
+                given.close();
+                given.try_recv().ok().map(|()| Slot(self))
+            }
         }
     }
 
@@ -85,15 +118,9 @@ impl Window {
 
     /// The relay accepted a message: grow the window additively.
     pub fn accepted(&self) {
-        let grew = {
-            let mut s = self.state.lock().unwrap();
-            let before = s.limit as usize;
-            s.limit = (s.limit + 1.0 / s.limit).min(self.max as f64);
-            s.limit as usize > before
-        };
-        if grew {
-            self.freed.notify_one();
-        }
+        let mut s = self.state.lock().unwrap();
+        s.limit = (s.limit + 1.0 / s.limit).min(self.max as f64);
+        s.hand_over();
     }
 
     /// The relay asked us to slow down (`reply` starts with its code).
@@ -210,6 +237,48 @@ mod tests {
         assert!(w.enter(soon()).await.is_none(), "window of one is full");
         drop(a);
         assert!(w.enter(soon()).await.is_some());
+    }
+
+    #[tokio::test]
+    async fn places_go_in_the_order_asked() {
+        let w = std::sync::Arc::new(window(1));
+        let far = Instant::now() + Duration::from_secs(10);
+        let first = w.enter(far).await.unwrap();
+        let order = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let mut waiters = Vec::new();
+        for n in 0..5 {
+            let (window, order) = (w.clone(), order.clone());
+            waiters.push(tokio::spawn(async move {
+                let slot = window.enter(far).await.unwrap();
+                order.lock().unwrap().push(n);
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                drop(slot);
+            }));
+            // Each waiter is queued before the next one asks.
+            while w.state.lock().unwrap().waiting.len() < n + 1 {
+                tokio::task::yield_now().await;
+            }
+        }
+        // A place freed while others wait is theirs, not a newcomer's.
+        drop(first);
+        assert!(w.enter(Instant::now()).await.is_none());
+        for t in waiters {
+            t.await.unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3, 4]);
+    }
+
+    #[tokio::test]
+    async fn a_waiter_that_gives_up_keeps_no_place() {
+        let w = window(1);
+        let first = w.enter(Instant::now()).await.unwrap();
+        assert!(w
+            .enter(Instant::now() + Duration::from_millis(10))
+            .await
+            .is_none());
+        drop(first);
+        assert_eq!(w.state.lock().unwrap().in_flight, 0);
+        assert!(w.enter(Instant::now()).await.is_some());
     }
 
     #[test]
