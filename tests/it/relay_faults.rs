@@ -114,7 +114,7 @@ impl Session {
     /// Reads the client's commands out of `chunk`: which recipients the
     /// transaction is for. Anything the client sends also acknowledges the
     /// last reply.
-    fn from_client(&mut self, chunk: &[u8]) {
+    fn client_sent(&mut self, chunk: &[u8]) {
         self.unacknowledged.clear();
         for &b in chunk {
             if b != b'\n' {
@@ -188,7 +188,7 @@ async fn cutting_proxy(
                         Ok(n) => n,
                     };
                     let chunk = &buf[..n];
-                    session.lock().unwrap().from_client(chunk);
+                    session.lock().unwrap().client_sent(chunk);
                     if cut_next_body {
                         cuts.fetch_add(1, Ordering::SeqCst);
                         let _ = sw.write_all(&chunk[..n / 2]).await;
