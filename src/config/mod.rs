@@ -257,7 +257,7 @@ impl Config {
                 1_000_000,
             )? as u32,
             workers: parse_num(&pick("workers", num(file.workers), "2"), 1, 256)? as usize,
-            batch_size: parse_num(&pick("batch_size", num(file.batch_size), "50"), 1, 10_000)?
+            batch_size: parse_num(&pick("batch_size", num(file.batch_size), "500"), 1, 10_000)?
                 as i64,
             lease: Duration::from_secs(parse_num(
                 &pick("lease_secs", num(file.lease_secs), "300"),

@@ -262,6 +262,9 @@ async fn three_workers_one_killed_through_a_faulty_relay() {
         ("GAZETTE_SMTP_URL", format!("smtp://{relay}")),
         ("GAZETTE_LEASE_SECS", LEASE_SECS.to_string()),
         ("GAZETTE_SMTP_MAX_CONNECTIONS", CONNECTIONS.to_string()),
+        // Small batches, so the three processes' claims interleave all
+        // through the queue (the default would hand it out in six claims).
+        ("GAZETTE_BATCH_SIZE", "50".to_string()),
         ("GAZETTE_INBOUND_CONNECTS_PER_MINUTE", "0".to_string()),
         ("GAZETTE_LOG", "error".to_string()),
     ]
