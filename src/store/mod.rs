@@ -132,6 +132,11 @@ impl Store {
                             "PRAGMA synchronous=NORMAL",
                             "PRAGMA busy_timeout=10000",
                             "PRAGMA foreign_keys=ON",
+                            // 8 MB of pages per connection instead of 2: a
+                            // sending outbox of 100,000 rows and its
+                            // indexes otherwise miss the cache on most
+                            // claims and records.
+                            "PRAGMA cache_size=-8000",
                         ] {
                             sqlx::query(pragma).execute(&mut *conn).await?;
                         }

@@ -27,9 +27,15 @@ const PROBE_IDLE_AFTER: Duration = Duration::from_secs(2);
 /// The longest a TCP connect may take, within the deadline.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A relay connection, and whether its EHLO offered PIPELINING.
+struct Conn {
+    smtp: AsyncSmtpConnection,
+    pipelining: bool,
+}
+
 /// A relay connection waiting in the pool, and since when.
 struct Idle {
-    conn: AsyncSmtpConnection,
+    conn: Conn,
     since: Instant,
 }
 
@@ -87,7 +93,7 @@ impl SmtpPool {
     pub async fn close(&self) {
         let conns: Vec<_> = std::mem::take(&mut *self.idle.lock().unwrap());
         for mut idle in conns {
-            let _ = tokio::time::timeout(Duration::from_secs(5), idle.conn.quit()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), idle.conn.smtp.quit()).await;
         }
     }
 
@@ -180,7 +186,8 @@ impl SmtpPool {
         // Timed here, not around `send`: waits for a connection slot or
         // the rate cap are not the relay's time.
         let started = Instant::now();
-        let result = super::data::transaction(&mut conn, envelope, message).await;
+        let result =
+            super::data::transaction(&mut conn.smtp, conn.pipelining, envelope, message).await;
         metrics::histogram!(crate::telemetry::RELAY_TRANSACTION)
             .record(started.elapsed().as_secs_f64());
         match result {
@@ -211,13 +218,13 @@ impl SmtpPool {
     }
 
     /// The most recently used idle connection that is still open, if any.
-    async fn checkout(&self) -> Option<AsyncSmtpConnection> {
+    async fn checkout(&self) -> Option<Conn> {
         loop {
             let Idle { mut conn, since } = self.idle.lock().unwrap().pop()?;
-            if conn.has_broken() {
+            if conn.smtp.has_broken() {
                 continue;
             }
-            if since.elapsed() < PROBE_IDLE_AFTER || conn.test_connected().await {
+            if since.elapsed() < PROBE_IDLE_AFTER || conn.smtp.test_connected().await {
                 return Some(conn);
             }
             tracing::debug!(
@@ -227,7 +234,7 @@ impl SmtpPool {
         }
     }
 
-    async fn connect(&self) -> Result<AsyncSmtpConnection, ConnectError> {
+    async fn connect(&self) -> Result<Conn, ConnectError> {
         let (host, port) = (&self.host, self.port);
         let unreachable = |what: &str, e: &dyn std::fmt::Display| {
             ConnectError::Unreachable(format!("{what} {host}:{port}: {e}"))
@@ -300,6 +307,9 @@ impl SmtpPool {
             }
             conn
         };
+        let pipelining = super::data::offers_pipelining(&mut conn, &self.hello)
+            .await
+            .map_err(|e| setup("EHLO (asking whether PIPELINING is offered) failed at", &e))?;
         if let Some((user, pass)) = &self.credentials {
             // A password in clear text is readable by anyone on the path.
             if !conn.is_encrypted() && !is_loopback_host(&self.host) {
@@ -317,7 +327,10 @@ impl SmtpPool {
                     )
                 })?;
         }
-        Ok(conn)
+        Ok(Conn {
+            smtp: conn,
+            pipelining,
+        })
     }
 
     /// TLS settings for the mode: verified against the web PKI roots, or

@@ -185,8 +185,9 @@ impl Sink {
 /// command for `delay` in the first `slow` transactions: a relay that takes
 /// longer than gazette's lease to answer DATA. Nothing is committed before
 /// the body arrives, so a client that gives up meanwhile has sent nothing.
-/// It recognises commands per read, which holds for a client that does not
-/// pipeline (lettre waits for each reply).
+/// It recognises DATA as the end of a client's write, which holds whether
+/// the client sends it alone or pipelined after MAIL and RCPT (it then
+/// waits for the `354`).
 pub struct SlowDataProxy {
     pub addr: SocketAddr,
     delayed: Arc<AtomicUsize>,
@@ -231,7 +232,9 @@ impl SlowDataProxy {
                             }
                             let keep = tail.len().saturating_sub(5);
                             tail.drain(..keep);
-                        } else if chunk.eq_ignore_ascii_case(b"DATA\r\n") {
+                        } else if chunk.len() >= 6
+                            && chunk[chunk.len() - 6..].eq_ignore_ascii_case(b"DATA\r\n")
+                        {
                             in_body = true;
                             tail = b"\r\n".to_vec();
                             let take = budget
