@@ -542,7 +542,7 @@ async fn turning_approval_off_while_an_issue_waits_asks_first() {
             .store
             .fire_slot(a.id(), row.next_digest_at.unwrap(), now + 3_600_000, 0)
             .await
-            .is_ok());
+            .unwrap());
         let s = Session::sign_in(ctx, &base(&app), EDITOR).await;
         let path = format!("/admin/lists/{}/settings", a.posting());
         let r = s.post(&path, "").await;
