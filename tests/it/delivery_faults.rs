@@ -440,3 +440,82 @@ async fn file_transport_shows_the_return_path() {
         "{text}"
     );
 }
+
+/// Relays a session, optionally hiding PIPELINING from the relay's EHLO
+/// (renamed, same length), and records each of the client's writes.
+async fn recording_proxy(
+    upstream: std::net::SocketAddr,
+    hide_pipelining: bool,
+) -> (std::net::SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let writes = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = writes.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let server = tokio::net::TcpStream::connect(upstream).await.unwrap();
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n @ 1..) = sr.read(&mut buf).await {
+                        let mut chunk = String::from_utf8_lossy(&buf[..n]).into_owned();
+                        if hide_pipelining {
+                            chunk = chunk.replace("PIPELINING", "XPIPELININ");
+                        }
+                        if cw.write_all(chunk.as_bytes()).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n @ 1..) = cr.read(&mut buf).await {
+                    seen.lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                    if sw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (addr, writes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_envelope_is_pipelined_only_when_the_relay_offers_it() {
+    for hide in [false, true] {
+        let sink = Sink::start(SinkBehaviour::default()).await;
+        let (addr, writes) = recording_proxy(sink.addr, hide).await;
+        let t = relay(addr, SmtpTls::Opportunistic, 1);
+        let from = "pm+bounce-x@lists.example.org";
+        for n in 0..3 {
+            let to = format!("m{n}@example.org");
+            let r = t.send(from, &to, "m", MESSAGE, in_secs(10.0)).await;
+            assert!(r.as_ref().is_ok_and(|r| r.starts_with("250")), "{r:?}");
+        }
+        t.close().await;
+        assert_eq!(sink.count(), 3);
+        let writes = writes.lock().unwrap().clone();
+        let envelopes: Vec<&String> = writes
+            .iter()
+            .filter(|w| w.starts_with("MAIL FROM:"))
+            .collect();
+        assert_eq!(envelopes.len(), 3, "{writes:#?}");
+        for w in envelopes {
+            let pipelined = w.contains("\r\nRCPT TO:") && w.ends_with("\r\nDATA\r\n");
+            assert_eq!(
+                pipelined,
+                !hide,
+                "PIPELINING {}offered, yet the client wrote {w:?}",
+                if hide { "not " } else { "" }
+            );
+        }
+    }
+}
