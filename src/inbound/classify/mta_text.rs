@@ -456,7 +456,7 @@ fn leading_address(line: &str) -> Option<String> {
     let t = line
         .trim_start()
         .trim_start_matches(['*', '-', '•', '>', ' ']);
-    let found = find_addresses(t).into_iter().next()?;
+    let found = super::text::addresses_in(t).next()?;
     let prefix = t[..found.start]
         .trim()
         .trim_end_matches(['<', '"', '\'', '('])
