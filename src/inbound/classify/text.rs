@@ -228,8 +228,17 @@ pub fn normalize_address(value: &str) -> String {
         _ => v,
     };
     let v = v.trim().trim_start_matches('<').trim();
-    let v = v.split(['>', ' ', '\t', ',']).next().unwrap_or("");
-    v.trim_matches(['"', '\'', '.', ':']).to_lowercase()
+    // The address ends at the first of these (all ASCII: a byte search).
+    let end = v
+        .bytes()
+        .position(|b| matches!(b, b'>' | b' ' | b'\t' | b','))
+        .unwrap_or(v.len());
+    let v = v[..end].trim_matches(['"', '\'', '.', ':']);
+    if v.is_ascii() {
+        v.to_ascii_lowercase()
+    } else {
+        v.to_lowercase()
+    }
 }
 
 /// Whether a string looks like `local@domain.tld`.
