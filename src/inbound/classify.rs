@@ -18,12 +18,13 @@ mod dsn;
 mod mta_text;
 mod note;
 mod original;
+mod parser;
 mod reason;
 mod ses;
 mod status;
 mod text;
 
-use mail_parser::{Message, MessageParser};
+use mail_parser::Message;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Classification {
@@ -161,7 +162,9 @@ pub fn judge(message: &Message<'_>, envelope_from: Option<&str>) -> Verdict {
 pub fn parse_message(raw: &[u8]) -> Option<Message<'_>> {
     let raw = strip_mbox_from_line(raw);
     // Old Macintosh line endings (CR only): mail-parser knows LF and CRLF.
-    if raw.contains(&b'\r') && !raw.contains(&b'\n') {
+    // (Looked for LF first: it ends the first line, where a missing CR in
+    // an LF-only message is only known at the end.)
+    if !raw.contains(&b'\n') && raw.contains(&b'\r') {
         let unix: Vec<u8> = raw
             .iter()
             .map(|&b| if b == b'\r' { b'\n' } else { b })
@@ -172,7 +175,7 @@ pub fn parse_message(raw: &[u8]) -> Option<Message<'_>> {
 }
 
 fn parse(bytes: &[u8]) -> Option<Message<'_>> {
-    std::panic::catch_unwind(|| MessageParser::default().parse(bytes))
+    std::panic::catch_unwind(|| parser::PARSER.parse(bytes))
         .ok()
         .flatten()
 }

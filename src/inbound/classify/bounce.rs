@@ -180,8 +180,9 @@ fn from_note(
         .filter(|a| text::is_address(a))
         .collect();
     let build = |address: Option<String>, own: &str, single: bool| {
-        let status =
-            status::in_text(own).or_else(|| if single { status::in_text(note) } else { None });
+        // The note, when it is the recipient's own text, was just read.
+        let reread = single && !std::ptr::eq(own, note);
+        let status = status::in_text(own).or_else(|| reread.then(|| status::in_text(note))?);
         recipient(
             address,
             action,

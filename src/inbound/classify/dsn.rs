@@ -47,8 +47,8 @@ impl Record {
 
 /// The texts in `message` that carry delivery-status fields: the dedicated
 /// parts if there are any, else text parts that contain such fields.
-pub fn texts(message: &Message<'_>) -> Vec<String> {
-    let dedicated: Vec<String> = message
+pub fn texts<'a>(message: &'a Message<'_>) -> Vec<Cow<'a, str>> {
+    let dedicated: Vec<Cow<'a, str>> = message
         .parts
         .iter()
         .filter(|p| {

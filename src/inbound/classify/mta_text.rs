@@ -300,10 +300,12 @@ const FAILED: &[&str] = &[
 ];
 
 /// [`BODY_PHRASES`], [`DELAYED`] and [`FAILED`] in one automaton, in that
-/// order: a note's start is read once for all three.
+/// order: a note's start is read once for all three. A DFA: for these
+/// few phrases it is built in well under a millisecond, and it reads a
+/// note faster than an NFA, which follows failure links byte by byte.
 static WORDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
     AhoCorasick::builder()
-        .kind(Some(AhoCorasickKind::ContiguousNFA))
+        .kind(Some(AhoCorasickKind::DFA))
         .build(BODY_PHRASES.iter().chain(DELAYED).chain(FAILED))
         .expect("report word automaton")
 });
@@ -453,10 +455,13 @@ const RECIPIENT_LABELS: &[&str] = &[
 /// The address a line opens with, if it opens with one (possibly after a
 /// label such as `RCPT TO:` or `Recipient:`).
 fn leading_address(line: &str) -> Option<String> {
+    if !line.contains('@') {
+        return None;
+    }
     let t = line
         .trim_start()
         .trim_start_matches(['*', '-', '•', '>', ' ']);
-    let found = find_addresses(t).into_iter().next()?;
+    let found = super::text::addresses_in(t).next()?;
     let prefix = t[..found.start]
         .trim()
         .trim_end_matches(['<', '"', '\'', '('])

@@ -137,7 +137,11 @@ fn lines_before_headers(body: &str) -> (Vec<(usize, &str)>, Option<usize>) {
 /// Whether a line holding a marker phrase announces the original.
 fn is_marker(line: &str, starts_paragraph: bool) -> bool {
     let t = line.trim();
-    let l = t.to_lowercase();
+    let l = if t.is_ascii() {
+        t.to_ascii_lowercase()
+    } else {
+        t.to_lowercase()
+    };
     if !ORIGINAL_MARKERS.iter().any(|m| l.contains(m)) || l.contains("was received") {
         return false;
     }

@@ -111,9 +111,13 @@ fn header_start(text: &str) -> Option<usize> {
         "mime-version",
         "dkim-signature",
     ];
+    // Only a line opening with the first letter of one of those names (or
+    // of `X-`) can open the block: the rest are not searched for a colon.
+    let opens = |b: u8| b"rftsdmx".contains(&b.to_ascii_lowercase());
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
-        if let Some((name, _)) = line.split_once(':') {
+        let named = line.as_bytes().first().is_some_and(|&b| opens(b));
+        if let Some((name, _)) = line.split_once(':').filter(|_| named) {
             let x_field = name.len() > 2 && name.as_bytes()[..2].eq_ignore_ascii_case(b"x-");
             if x_field || OPENERS.iter().any(|o| o.eq_ignore_ascii_case(name)) {
                 return Some(offset);

@@ -46,6 +46,14 @@ fn value_text(value: &HeaderValue<'_>) -> String {
         HeaderValue::ContentType(ct) => format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("")),
         HeaderValue::DateTime(_) | HeaderValue::Received(_) | HeaderValue::Empty => String::new(),
     };
+    // Most values are one line with single spaces already: not rebuilt.
+    let tidy = !text.starts_with(' ')
+        && !text.ends_with(' ')
+        && !text.contains("  ")
+        && !text.contains(|c: char| c.is_whitespace() && c != ' ');
+    if tidy {
+        return text;
+    }
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -82,14 +90,13 @@ pub fn has_part(message: &Message<'_>, ctype: &str, subtypes: &[&str]) -> bool {
     message.parts.iter().any(|p| is_type(p, ctype, subtypes))
 }
 
-/// The decoded contents of a part as text, whatever mail-parser made of it.
-pub fn part_text(part: &MessagePart<'_>) -> Option<String> {
+/// The decoded contents of a part as text, whatever mail-parser made of it
+/// (lent, not copied, unless HTML or invalid UTF-8 had to be converted).
+pub fn part_text<'a>(part: &'a MessagePart<'_>) -> Option<Cow<'a, str>> {
     match &part.body {
-        PartType::Text(t) => Some(t.to_string()),
-        PartType::Html(h) => Some(mail_parser::decoders::html::html_to_text(h)),
-        PartType::Binary(b) | PartType::InlineBinary(b) => {
-            Some(String::from_utf8_lossy(b).into_owned())
-        }
+        PartType::Text(t) => Some(Cow::Borrowed(t.as_ref())),
+        PartType::Html(h) => Some(Cow::Owned(mail_parser::decoders::html::html_to_text(h))),
+        PartType::Binary(b) | PartType::InlineBinary(b) => Some(String::from_utf8_lossy(b)),
         PartType::Message(_) | PartType::Multipart(_) => None,
     }
 }
@@ -171,42 +178,46 @@ pub struct Found {
 /// trailing dots). Domains need a dot or an address literal, which keeps
 /// out most false positives such as `Message-ID`s without a domain.
 pub fn find_addresses(text: &str) -> Vec<Found> {
-    let mut out = Vec::new();
-    for (at, _) in text.match_indices('@') {
-        let start = text[..at]
-            .char_indices()
-            .rev()
-            .take_while(|(_, c)| is_local_char(*c))
-            .last()
-            .map_or(at, |(i, _)| i);
-        let end = text[at + 1..]
-            .char_indices()
-            .take_while(|(_, c)| is_domain_char(*c))
-            .last()
-            .map_or(at + 1, |(i, c)| at + 1 + i + c.len_utf8());
-        let local = text[start..at].trim_start_matches(['.', '\'', '`', '|', '/', '=', '-']);
-        let raw_domain = &text[at + 1..end];
-        let domain = match raw_domain.strip_prefix('[') {
-            // An address literal, `a@[192.0.2.1]`.
-            Some(literal) => match literal.find(']') {
-                Some(close) => &raw_domain[..close + 2],
-                None => continue,
-            },
-            None => raw_domain.trim_end_matches(['.', '-', ']']),
-        };
-        let bare = domain.trim_start_matches('[').trim_end_matches(']');
-        if local.is_empty() || !bare.contains('.') || bare.starts_with('.') || bare.contains("..") {
-            continue;
-        }
-        let start = at - local.len();
-        let end = at + 1 + domain.len();
-        out.push(Found {
-            start,
-            end,
-            address: normalize_address(&text[start..end]),
-        });
+    addresses_in(text).collect()
+}
+
+/// [`find_addresses`] one at a time, for callers that want only the first.
+pub fn addresses_in(text: &str) -> impl Iterator<Item = Found> + '_ {
+    text.match_indices('@')
+        .filter_map(|(at, _)| address_at(text, at))
+}
+
+/// The address around the `@` at `at`, if it is a plausible one.
+fn address_at(text: &str, at: usize) -> Option<Found> {
+    let start = text[..at]
+        .char_indices()
+        .rev()
+        .take_while(|(_, c)| is_local_char(*c))
+        .last()
+        .map_or(at, |(i, _)| i);
+    let end = text[at + 1..]
+        .char_indices()
+        .take_while(|(_, c)| is_domain_char(*c))
+        .last()
+        .map_or(at + 1, |(i, c)| at + 1 + i + c.len_utf8());
+    let local = text[start..at].trim_start_matches(['.', '\'', '`', '|', '/', '=', '-']);
+    let raw_domain = &text[at + 1..end];
+    let domain = match raw_domain.strip_prefix('[') {
+        // An address literal, `a@[192.0.2.1]`.
+        Some(literal) => &raw_domain[..literal.find(']')? + 2],
+        None => raw_domain.trim_end_matches(['.', '-', ']']),
+    };
+    let bare = domain.trim_start_matches('[').trim_end_matches(']');
+    if local.is_empty() || !bare.contains('.') || bare.starts_with('.') || bare.contains("..") {
+        return None;
     }
-    out
+    let start = at - local.len();
+    let end = at + 1 + domain.len();
+    Some(Found {
+        start,
+        end,
+        address: normalize_address(&text[start..end]),
+    })
 }
 
 /// `rfc822; <A@Example.ORG>.` → `a@example.org`.
@@ -217,8 +228,17 @@ pub fn normalize_address(value: &str) -> String {
         _ => v,
     };
     let v = v.trim().trim_start_matches('<').trim();
-    let v = v.split(['>', ' ', '\t', ',']).next().unwrap_or("");
-    v.trim_matches(['"', '\'', '.', ':']).to_lowercase()
+    // The address ends at the first of these (all ASCII: a byte search).
+    let end = v
+        .bytes()
+        .position(|b| matches!(b, b'>' | b' ' | b'\t' | b','))
+        .unwrap_or(v.len());
+    let v = v[..end].trim_matches(['"', '\'', '.', ':']);
+    if v.is_ascii() {
+        v.to_ascii_lowercase()
+    } else {
+        v.to_lowercase()
+    }
 }
 
 /// Whether a string looks like `local@domain.tld`.
