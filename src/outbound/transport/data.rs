@@ -92,16 +92,17 @@ struct Stuffed<'a>(&'a str);
 
 impl fmt::Display for Stuffed<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut rest = self.0;
-        if rest.starts_with('.') {
+        if self.0.starts_with('.') {
             f.write_str(".")?;
         }
-        while let Some(at) = rest.find("\r\n.") {
-            f.write_str(&rest[..at + 3])?;
+        // A SIMD search: this runs over every byte of every message sent.
+        let mut from = 0;
+        for at in memchr::memmem::find_iter(self.0.as_bytes(), b"\r\n.") {
+            f.write_str(&self.0[from..at + 3])?;
             f.write_str(".")?;
-            rest = &rest[at + 3..];
+            from = at + 3;
         }
-        f.write_str(rest)?;
+        f.write_str(&self.0[from..])?;
         f.write_str("\r\n.\r\n")
     }
 }
