@@ -264,10 +264,10 @@ pub async fn advance(ctx: &Ctx, list: &List) -> anyhow::Result<Option<Released>>
     // The setting as it is now, not as the scheduler's pass read it: an
     // editor who has just turned approval on must not see the issue go
     // out without it.
-    let Some(now) = ctx.store.list_by_id(list.id()).await? else {
+    let Some(current) = ctx.store.list_by_id(list.id()).await? else {
         return Ok(None);
     };
-    if !now.require_approval {
+    if !current.require_approval {
         let d = approve_issue(ctx, list, d, Some(crate::now_ms()), None).await?;
         return release(ctx, list, &d).await.map(Some);
     }

@@ -194,11 +194,7 @@ async fn cutting_proxy(
                         let _ = sw.write_all(&chunk[..n / 2]).await;
                         break;
                     }
-                    // DATA ends the client's write (alone, or after MAIL
-                    // and RCPT when pipelined); the body comes next.
-                    let data = chunk.len() >= 6
-                        && chunk[chunk.len() - 6..].eq_ignore_ascii_case(b"DATA\r\n");
-                    if data && rand::random::<f64>() < 0.01 {
+                    if ends_with_data(chunk) && rand::random::<f64>() < 0.01 {
                         cut_next_body = true;
                     }
                     if sw.write_all(chunk).await.is_err() {

@@ -137,11 +137,7 @@ fn lines_before_headers(body: &str) -> (Vec<(usize, &str)>, Option<usize>) {
 /// Whether a line holding a marker phrase announces the original.
 fn is_marker(line: &str, starts_paragraph: bool) -> bool {
     let t = line.trim();
-    let l = if t.is_ascii() {
-        t.to_ascii_lowercase()
-    } else {
-        t.to_lowercase()
-    };
+    let l = super::text::lower(t);
     if !ORIGINAL_MARKERS.iter().any(|m| l.contains(m)) || l.contains("was received") {
         return false;
     }

@@ -233,11 +233,16 @@ pub fn normalize_address(value: &str) -> String {
         .bytes()
         .position(|b| matches!(b, b'>' | b' ' | b'\t' | b','))
         .unwrap_or(v.len());
-    let v = v[..end].trim_matches(['"', '\'', '.', ':']);
-    if v.is_ascii() {
-        v.to_ascii_lowercase()
+    lower(v[..end].trim_matches(['"', '\'', '.', ':']))
+}
+
+/// `text` lowercased, skipping Unicode's tables when it is ASCII (nearly
+/// always, in delivery reports).
+pub fn lower(text: &str) -> String {
+    if text.is_ascii() {
+        text.to_ascii_lowercase()
     } else {
-        v.to_lowercase()
+        text.to_lowercase()
     }
 }
 

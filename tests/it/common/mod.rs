@@ -12,7 +12,7 @@ use gazette::config::Config;
 use gazette::serve::{start, Running};
 use std::time::Duration;
 
-pub use sink::{Sink, SinkBehaviour, SlowDataProxy};
+pub use sink::{ends_with_data, Sink, SinkBehaviour, SlowDataProxy};
 
 /// The list every test uses.
 pub const LIST_ADDRESS: &str = "pm@lists.example.org";

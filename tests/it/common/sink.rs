@@ -181,6 +181,12 @@ impl Sink {
     }
 }
 
+/// Whether a client's write ends with `DATA` (sent alone, or pipelined
+/// after MAIL and RCPT): the message body is what it writes next.
+pub fn ends_with_data(chunk: &[u8]) -> bool {
+    chunk.len() >= 6 && chunk[chunk.len() - 6..].eq_ignore_ascii_case(b"DATA\r\n")
+}
+
 /// A TCP proxy in front of a [`Sink`] that holds the client's `DATA`
 /// command for `delay` in the first `slow` transactions: a relay that takes
 /// longer than gazette's lease to answer DATA. Nothing is committed before
@@ -232,9 +238,7 @@ impl SlowDataProxy {
                             }
                             let keep = tail.len().saturating_sub(5);
                             tail.drain(..keep);
-                        } else if chunk.len() >= 6
-                            && chunk[chunk.len() - 6..].eq_ignore_ascii_case(b"DATA\r\n")
-                        {
+                        } else if ends_with_data(chunk) {
                             in_body = true;
                             tail = b"\r\n".to_vec();
                             let take = budget
