@@ -167,12 +167,12 @@ macro_rules! claimed_columns {
     };
 }
 /// Takes up to `$3` due rows: due notices first (their own lane and index,
-/// so a confirmation never waits behind a digest), then due bulk mail, each
-/// read from the front of its partial index and nothing more. `INDEXED BY`
-/// pins the plan, so no index added later (or stale statistics) can turn
-/// it into a walk of every queued digest row to find the notices (as the
-/// index on (status, next_attempt_at) did while it existed). The lease
-/// ends `$2` ms after the database's now.
+/// so a confirmation never waits behind the queued rest of a digest), then
+/// due bulk mail, each read from the front of its partial index and
+/// nothing more. `INDEXED BY` pins the plan, so no index added later (or
+/// stale statistics) can turn it into a walk of every queued digest row to
+/// find the notices (as the index on (status, next_attempt_at) did while
+/// it existed). The lease ends `$2` ms after the database's now.
 const CLAIM_SQLITE: &str = concat!(
     "UPDATE outbox SET status = 'sending', lease_owner = $1, lease_until = ",
     sqlite_now!(),
