@@ -98,12 +98,16 @@ fn lines_before_headers(body: &str) -> (Vec<(usize, &str)>, Option<usize>) {
     // A run of header lines: where it started, how many, whether one only
     // a real message has is among them, whether one is not a MIME header.
     let mut run: Option<(usize, usize, bool, bool)> = None;
+    let ends = memchr::memchr_iter(b'\n', body.as_bytes()).map(|at| at + 1);
     let mut offset = 0;
-    for raw in body.split_inclusive('\n') {
-        let line = raw.trim_end_matches(['\r', '\n']);
+    for end in ends.chain((!body.ends_with('\n')).then_some(body.len())) {
+        if end == offset {
+            break;
+        }
+        let line = body[offset..end].trim_end_matches(['\r', '\n']);
         let i = lines.len();
         lines.push((offset, line));
-        offset += raw.len();
+        offset = end;
         if run.is_some() && line.starts_with([' ', '\t']) {
             continue;
         }
@@ -137,17 +141,21 @@ fn lines_before_headers(body: &str) -> (Vec<(usize, &str)>, Option<usize>) {
 /// Whether a line holding a marker phrase announces the original.
 fn is_marker(line: &str, starts_paragraph: bool) -> bool {
     let t = line.trim();
+    let framed = t.starts_with(['-', '|', '=', '*', '_', '<', '[']);
+    // Most lines that mention a message are prose in mid-paragraph: no
+    // need to read them closer.
+    if !framed && !starts_paragraph {
+        return false;
+    }
     let l = super::text::lower(t);
     if !ORIGINAL_MARKERS.iter().any(|m| l.contains(m)) || l.contains("was received") {
         return false;
     }
-    let framed = t.starts_with(['-', '|', '=', '*', '_', '<', '[']);
     framed
-        || (starts_paragraph
-            && (t.ends_with(':')
-                || l.contains("follow")
-                || l.contains("below")
-                || l.contains("attached")))
+        || t.ends_with(':')
+        || l.contains("follow")
+        || l.contains("below")
+        || l.contains("attached")
 }
 
 /// The name of the original-message header `line` opens, lowercased

@@ -6,7 +6,7 @@
 //! over the reporting MTA's generic or ambiguous ones (`4.4.7` "expired",
 //! `4.7.0`, `5.3.x`, the protocol codes `x.5.1`/`x.5.2`/`x.5.4`/`x.5.5`).
 
-use super::text::{find_reply_code, find_status};
+use super::text::{find_reply_code, find_status, reply_code_at};
 
 /// The status code of a failure named in `text`: the one right after the
 /// SMTP reply code when there is one ("550-'5.7.1 …", "550 5.1.1"),
@@ -22,16 +22,15 @@ pub fn in_text(text: &str) -> Option<String> {
 /// A status that follows an SMTP reply code closely: "550 5.1.1",
 /// "550-5.7.26", "550-'5.7.1 …'".
 fn after_reply_code(text: &str) -> Option<String> {
-    let code = find_reply_code(text)?.to_string();
-    let at = text.find(&code)?;
+    let (at, code) = reply_code_at(text)?;
     let rest = &text[at + 3..];
-    let gap: String = rest.chars().take(3).collect();
-    if !gap.starts_with([' ', '-']) {
+    if !rest.starts_with([' ', '-']) {
         return None;
     }
     let status = find_status(rest)?;
     let near = rest.find(&status).is_some_and(|i| i <= 3);
-    (near && status.starts_with(&code[..1])).then_some(status)
+    let class = char::from(b'0' + (code / 100) as u8);
+    (near && status.starts_with(class)).then_some(status)
 }
 
 /// The status to report for one recipient, from the report's `Status:`

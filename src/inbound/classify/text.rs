@@ -307,13 +307,16 @@ fn status_end(b: &[u8], start: usize) -> Option<usize> {
 /// Success codes only count right before a status (`250 2.6.0`): a bare
 /// 2xx is far more often a size or a count.
 pub fn find_reply_code(text: &str) -> Option<u16> {
+    reply_code_at(text).map(|(_, code)| code)
+}
+
+/// [`find_reply_code`] with the code's byte offset.
+pub fn reply_code_at(text: &str) -> Option<(usize, u16)> {
     let b = text.as_bytes();
-    for i in 0..b.len().saturating_sub(2) {
+    // Only a 2, 4 or 5 can open a code: jump between those.
+    for i in memchr::memchr3_iter(b'2', b'4', b'5', &b[..b.len().saturating_sub(2)]) {
         let w = &b[i..i + 3];
-        if !(matches!(w[0], b'2' | b'4' | b'5')
-            && (b'0'..=b'5').contains(&w[1])
-            && w[2].is_ascii_digit())
-        {
+        if !((b'0'..=b'5').contains(&w[1]) && w[2].is_ascii_digit()) {
             continue;
         }
         if w[0] == b'2'
@@ -342,7 +345,8 @@ pub fn find_reply_code(text: &str) -> Option<u16> {
             None | Some(b' ' | b'-' | b'\n' | b'\r' | b'\t' | b')' | b']' | b',' | b':')
         );
         if before_ok && after_ok && !looks_like_time_or_count(b, i) {
-            return std::str::from_utf8(w).ok()?.parse().ok();
+            let code = w.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
+            return Some((i, code));
         }
     }
     None
@@ -352,14 +356,14 @@ pub fn find_reply_code(text: &str) -> Option<u16> {
 fn looks_like_time_or_count(b: &[u8], i: usize) -> bool {
     let rest = &b[i + 3..];
     let rest = rest.strip_prefix(b" ").unwrap_or(rest);
-    let lower: Vec<u8> = rest.iter().take(8).map(u8::to_ascii_lowercase).collect();
     [
         "bytes", "byte", "ms", "sec", "second", "minute", "hour", "days", "kb", "mb",
     ]
     .iter()
     .any(|u| {
-        lower.starts_with(u.as_bytes())
-            && lower.get(u.len()).is_none_or(|c| !c.is_ascii_alphabetic())
+        rest.len() >= u.len()
+            && rest[..u.len()].eq_ignore_ascii_case(u.as_bytes())
+            && rest.get(u.len()).is_none_or(|c| !c.is_ascii_alphabetic())
     })
 }
 

@@ -437,14 +437,23 @@ impl Hits {
     /// Reads `text` (lowercased, whitespace squeezed) once.
     pub fn of(text: &str) -> Hits {
         let index = &*INDEX;
-        let found: Vec<(usize, usize)> = index
+        // (pattern, start), sorted: each pattern's places in order, so a
+        // phrase's next part is a binary search away, and a word found
+        // many times opens its phrases once.
+        let mut found: Vec<(usize, usize)> = index
             .automaton
             .find_overlapping_iter(text)
             .map(|m| (m.pattern().as_usize(), m.start()))
             .collect();
+        found.sort_unstable();
         let mut said = Vec::new();
         let mut vague: Option<usize> = None;
+        let mut last = None;
         for &(pattern, _) in &found {
+            if last == Some(pattern) {
+                continue;
+            }
+            last = Some(pattern);
             for &phrase in &index.opened_by[pattern] {
                 let (is_vague, reason, parts) = &index.phrases[phrase];
                 if !has(&found, parts) {
@@ -475,17 +484,14 @@ impl Hits {
 }
 
 /// Whether the parts occur in order, each after the end of the last.
+/// `found` is sorted by pattern, then place.
 fn has(found: &[(usize, usize)], parts: &[usize]) -> bool {
     let mut from = 0;
     for &id in parts {
-        let next = found
-            .iter()
-            .filter(|&&(p, start)| p == id && start >= from)
-            .map(|&(_, start)| start)
-            .min();
-        match next {
-            Some(start) => from = start + INDEX.lengths[id],
-            None => return false,
+        let at = found.partition_point(|&f| f < (id, from));
+        match found.get(at) {
+            Some(&(p, start)) if p == id => from = start + INDEX.lengths[id],
+            _ => return false,
         }
     }
     true
