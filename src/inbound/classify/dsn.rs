@@ -8,8 +8,10 @@
 //! the recipient fields themselves, not only by blank lines.
 
 use super::text::{find_status, is_prose, is_type, normalize_address, part_text};
+use aho_corasick::AhoCorasick;
 use mail_parser::{Message, MimeHeaders};
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
 /// The per-recipient fields of one delivery-status group.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -76,12 +78,19 @@ pub fn texts<'a>(message: &'a Message<'_>) -> Vec<Cow<'a, str>> {
         .collect()
 }
 
+/// Whether a line of `text` opens with a recipient field. Searched for,
+/// not read line by line: the text is often a whole prose bounce with the
+/// returned message pasted under it.
 fn has_recipient_field(text: &str) -> bool {
-    text.lines().any(|l| {
-        let l = l.trim_start().as_bytes();
-        let starts =
-            |p: &str| l.len() >= p.len() && l[..p.len()].eq_ignore_ascii_case(p.as_bytes());
-        starts("final-recipient:") || starts("original-recipient:")
+    static FIELDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+        AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(["final-recipient:", "original-recipient:"])
+            .expect("recipient field names")
+    });
+    FIELDS.find_iter(text).any(|m| {
+        let line_start = text[..m.start()].rfind('\n').map_or(0, |nl| nl + 1);
+        text[line_start..m.start()].trim_start().is_empty()
     })
 }
 
