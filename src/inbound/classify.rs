@@ -325,6 +325,18 @@ mod tests {
     }
 
     #[test]
+    fn a_test_message_sent_to_oneself_names_its_sender_as_recipient() {
+        let raw = "From: MAILER-DAEMON@mx.example.org\nTo: owner@lists.example.org\nSubject: Undelivered Mail Returned to Sender\n\
+            MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b\"\n\n\
+            --b\nContent-Type: text/plain\n\nThis is the mail system at host mx.example.org.\n\n\
+            <self@example.net>: Host not found\n\n\
+            --b\nContent-Type: message/rfc822\n\nFrom: self@example.net\nTo: self@example.net\nSubject: test\n\nhello\n--b--\n";
+        let r = bounce(raw);
+        assert_eq!(r.recipients.len(), 1);
+        assert_eq!(r.recipients[0].address.as_deref(), Some("self@example.net"));
+    }
+
+    #[test]
     fn unreadable_bounce_still_is_a_bounce() {
         let raw = "From: postmaster@example.net\nTo: pm+bounce-abc@lists.example.org\nSubject: Undeliverable: digest\n\n\
             Your message could not be delivered.\n";

@@ -42,7 +42,15 @@ pub fn report(message: &Message<'_>, null_sender: bool) -> Option<(BounceReport,
     } else {
         let mut exclude = original::addresses(message.from());
         exclude.extend(original::addresses(message.to()));
-        exclude.extend(original.from.iter().cloned());
+        // The original's sender is not a failed recipient, unless it also
+        // sent to itself (a test message).
+        exclude.extend(
+            original
+                .from
+                .iter()
+                .filter(|a| !original.to.contains(a))
+                .cloned(),
+        );
         from_note(
             &reading,
             message.subject().unwrap_or(""),

@@ -61,6 +61,8 @@ const SUBJECTS: &[&str] = &[
     "could not send message",
     "mail failure",
     "mail failed",
+    "failed mail",
+    "delivery warning",
     "returning to sender",
     "returning message to sender",
     "could not send mail",
@@ -130,6 +132,8 @@ const BODY_PHRASES: &[&str] = &[
     "your message to",
     "returned to the sender",
     "returned to you",
+    "mail has been returned",
+    "returned mail follows",
     "rejected your message",
     "requested action not taken",
     "error message below",
@@ -350,11 +354,22 @@ pub fn recipient_blocks(note: &str, exclude: &[String]) -> Vec<Block> {
     }
     if blocks.is_empty() {
         let mut seen: Vec<String> = Vec::new();
+        // Addresses on a restated `To:` line ("Your message / To: list@… /
+        // did not reach the following recipient(s): …").
+        let mut restated: Vec<String> = Vec::new();
         for Found { address, start, .. } in find_addresses(note) {
             if !exclude.contains(&address) && !seen.contains(&address) && !names_sender(note, start)
             {
+                if on_to_line(note, start) {
+                    restated.push(address.clone());
+                }
                 seen.push(address);
             }
+        }
+        // The original's addressees, restated, are the failed ones only
+        // when the note names no one else.
+        if seen.iter().any(|a| !restated.contains(a)) {
+            seen.retain(|a| !restated.contains(a));
         }
         // "Contact postmaster@… for help" names a helper, not a recipient,
         // unless no one else is named.
@@ -410,6 +425,16 @@ pub fn local_part_blocks(note: &str, candidates: &[String]) -> Vec<Block> {
         }
     }
     blocks
+}
+
+/// Whether the address at `start` is on a line labelled `To:` or `Cc:`.
+fn on_to_line(note: &str, start: usize) -> bool {
+    let line_start = note[..start].rfind('\n').map_or(0, |nl| nl + 1);
+    let label = note[line_start..start]
+        .trim()
+        .trim_end_matches(['<', '"'])
+        .trim_end();
+    ["to:", "cc:"].iter().any(|l| label.eq_ignore_ascii_case(l))
 }
 
 /// Whether the address at `start` is introduced as the sender (`MAIL
@@ -495,6 +520,19 @@ mod tests {
         let blocks = recipient_blocks(note, &[]);
         assert_eq!(blocks.len(), 1);
         assert_eq!(blocks[0].address, "you@y.example");
+    }
+
+    #[test]
+    fn a_restated_to_line_gives_way_to_the_recipient_named() {
+        let note = "Your message\n\n  To:      list@lists.example.org\n  Subject: Re: hi\n\n\
+                    did not reach the following recipient(s):\n\n\
+                    c=US;a= ;p=Org;o=Site;dda:SMTP=gone@example.COM; on Fri, 4 Oct 2002\n    The recipient name is not recognized\n";
+        let blocks = recipient_blocks(note, &[]);
+        let names: Vec<&str> = blocks.iter().map(|b| b.address.as_str()).collect();
+        assert_eq!(names, ["gone@example.com"]);
+        // Alone, the restated addressee is the one.
+        let alone = "Your message\n  To: gone@example.org\ncould not be delivered.\n";
+        assert_eq!(recipient_blocks(alone, &[])[0].address, "gone@example.org");
     }
 
     #[test]

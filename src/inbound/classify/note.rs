@@ -148,7 +148,12 @@ fn is_marker(line: &str, starts_paragraph: bool) -> bool {
         return false;
     }
     let l = super::text::lower(t);
-    if !ORIGINAL_MARKERS.iter().any(|m| l.contains(m)) || l.contains("was received") {
+    // "The original message was received at …" dates it; "The following
+    // addresses did not receive a copy of your message:" lists recipients.
+    let about_delivery = ["receive", "address", "recipient"]
+        .iter()
+        .any(|w| l.contains(w));
+    if !ORIGINAL_MARKERS.iter().any(|m| l.contains(m)) || about_delivery {
         return false;
     }
     framed
@@ -193,5 +198,7 @@ mod tests {
         assert!(original.starts_with("Received"));
         let summary = "Trouble:\n\nSubject: 'Hi'\nDate: 'Thu'\n\n1 error: rejected <a@b.example>\n";
         assert_eq!(split_original(summary).0, summary);
+        let listing = "Not delivered.\n\nThe following addresses did NOT receive a copy of your message:\n> a@b.example\n";
+        assert_eq!(split_original(listing).0, listing);
     }
 }

@@ -158,6 +158,20 @@ fn push_block(out: &mut String, text: &str) {
 }
 
 /// Characters allowed in the local part of an unquoted address.
+/// A local part without the address-type prefix of an X.400 or Exchange
+/// address (`dda:SMTP=a@b`, `RFC-822=a@b`): `=` may stand in a local
+/// part, but these prefixes name the kind of address, not the mailbox.
+fn without_type_prefix(local: &str) -> &str {
+    for prefix in ["smtp=", "rfc-822=", "rfc822="] {
+        let cut = local.len() > prefix.len()
+            && local.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes());
+        if cut {
+            return &local[prefix.len()..];
+        }
+    }
+    local
+}
+
 fn is_local_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c)
 }
@@ -200,7 +214,8 @@ fn address_at(text: &str, at: usize) -> Option<Found> {
         .take_while(|(_, c)| is_domain_char(*c))
         .last()
         .map_or(at + 1, |(i, c)| at + 1 + i + c.len_utf8());
-    let local = text[start..at].trim_start_matches(['.', '\'', '`', '|', '/', '=', '-']);
+    let local = without_type_prefix(&text[start..at])
+        .trim_start_matches(['.', '\'', '`', '|', '/', '=', '-']);
     let raw_domain = &text[at + 1..end];
     let domain = match raw_domain.strip_prefix('[') {
         // An address literal, `a@[192.0.2.1]`.
@@ -445,6 +460,13 @@ mod tests {
             found,
             ["kijitora@example.jp", "neko@example.org", "a@[192.0.2.1]"]
         );
+        // X.400 and Exchange address types are not part of the mailbox.
+        let typed: Vec<_> =
+            find_addresses("dda:SMTP=a@b.example; RFC-822=c@d.example a=b@e.example")
+                .into_iter()
+                .map(|f| f.address)
+                .collect();
+        assert_eq!(typed, ["a@b.example", "c@d.example", "a=b@e.example"]);
     }
 
     #[test]
