@@ -337,6 +337,31 @@ mod tests {
     }
 
     #[test]
+    fn a_report_a_gateway_attached_whole_is_read() {
+        let inner = "From: postmaster@mx.example.net\nTo: owner@lists.example.org\nSubject: Delivery Status Notification (Failure)\n\
+            MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"i\"\n\n\
+            --i\nContent-Type: text/plain\n\nDelivery to the following recipients failed.\n\n       gone@example.net\n\n\
+            --i\nContent-Type: message/delivery-status\n\nReporting-MTA: dns;mx.example.net\n\n\
+            Final-Recipient: rfc822;gone@example.net\nAction: failed\nStatus: 5.1.1\n\n--i--\n";
+        let raw = format!(
+            "From: postmaster@example.net\nTo: owner@lists.example.org\nSubject: Delivery Status Notification (Failure)\n\
+             MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"o\"\n\n\
+             This is a MIME-formatted message.\n\n--o\nContent-Type: message/rfc822\n\n{inner}\n--o--\n"
+        );
+        let r = bounce(&raw);
+        assert_eq!(r.recipients.len(), 1);
+        assert_eq!(r.recipients[0].address.as_deref(), Some("gone@example.net"));
+        assert_eq!(r.recipients[0].status.as_deref(), Some("5.1.1"));
+        // A member asking about a bounce they got is still a member.
+        let asking = format!(
+            "From: Ann <ann@example.com>\nTo: pm@lists.example.org\nSubject: Fwd: what does this mean?\n\
+             MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"o\"\n\n\
+             --o\nContent-Type: text/plain\n\nAnyone seen this before?\n\n--o\nContent-Type: message/rfc822\n\n{inner}\n--o--\n"
+        );
+        assert_eq!(run(&asking), Classification::Ordinary);
+    }
+
+    #[test]
     fn unreadable_bounce_still_is_a_bounce() {
         let raw = "From: postmaster@example.net\nTo: pm+bounce-abc@lists.example.org\nSubject: Undeliverable: digest\n\n\
             Your message could not be delivered.\n";

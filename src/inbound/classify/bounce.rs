@@ -6,7 +6,7 @@
 
 use super::{dsn, mta_text, original, reason, status, text};
 use super::{BounceReport, BouncedRecipient, DsnAction};
-use mail_parser::Message;
+use mail_parser::{Message, PartType};
 
 /// The bounce report `message` is, if it is one, with the signals that
 /// made it one.
@@ -34,6 +34,13 @@ pub fn report(message: &Message<'_>, null_sender: bool) -> Option<(BounceReport,
             returns_original,
         };
         signals = mta_text::looks_like_bounce(&env, &reading)?;
+    }
+    if !has_records && failed_header.is_none() {
+        if let Some((report, inner)) = wrapped(message, null_sender) {
+            signals.push("a delivery report attached whole, as a gateway forwards one".into());
+            signals.extend(inner);
+            return Some((report, signals));
+        }
     }
     let (note, tail) = reading.split();
     let original = original::find(message, tail);
@@ -66,6 +73,26 @@ pub fn report(message: &Message<'_>, null_sender: bool) -> Option<(BounceReport,
         original_from: original.from,
     };
     Some((report, signals))
+}
+
+/// The report inside a notice that carries no fields of its own but
+/// attaches an RFC 3464 report whole (a virus or spam gateway passing on
+/// the DSN it received). Only asked of a message already judged a bounce:
+/// a member forwarding a bounce to ask about it is not one.
+fn wrapped(message: &Message<'_>, null_sender: bool) -> Option<(BounceReport, Vec<String>)> {
+    message.parts.iter().skip(1).find_map(|part| {
+        let PartType::Message(inner) = &part.body else {
+            return None;
+        };
+        let is_report = text::root_content_param(inner, "report-type")
+            .is_some_and(|t| t.contains("delivery-status"));
+        let (report, signals) = report(inner, null_sender).filter(|_| is_report)?;
+        report
+            .recipients
+            .iter()
+            .any(|r| r.address.is_some())
+            .then_some((report, signals))
+    })
 }
 
 /// The structural signals of a delivery report: RFC 3464 parts and
