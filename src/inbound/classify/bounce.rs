@@ -58,12 +58,18 @@ pub fn report(message: &Message<'_>, null_sender: bool) -> Option<(BounceReport,
                 .filter(|a| !original.to.contains(a))
                 .cloned(),
         );
+        let reporter = original::addresses(message.from());
+        let reporter_domain = reporter
+            .first()
+            .and_then(|a| a.split_once('@'))
+            .map(|(_, d)| d);
         from_note(
             &reading,
             message.subject().unwrap_or(""),
             failed_header.as_deref(),
             &exclude,
             &original.to,
+            reporter_domain,
         )
     };
     let report = BounceReport {
@@ -195,6 +201,7 @@ fn from_note(
     failed_header: Option<&str>,
     exclude: &[String],
     original_to: &[String],
+    reporter_domain: Option<&str>,
 ) -> Vec<BouncedRecipient> {
     let note = reading.split().0;
     // The subject ("Returned mail: User unknown") is the last resort.
@@ -207,6 +214,11 @@ fn from_note(
     let mut blocks = mta_text::recipient_blocks(note, exclude);
     if blocks.is_empty() {
         blocks = mta_text::local_part_blocks(note, original_to);
+    }
+    if blocks.is_empty() && original_to.is_empty() {
+        if let Some(domain) = reporter_domain {
+            blocks = mta_text::listed_local_parts(note, domain);
+        }
     }
     let listed: Vec<String> = failed_header
         .unwrap_or("")

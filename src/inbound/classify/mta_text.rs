@@ -262,20 +262,32 @@ impl<'a> Reading<'a> {
             .find_overlapping_iter(&subject)
             .map(|m| m.pattern().as_usize())
             .collect();
-        let (mut delayed, mut failed) = (false, false);
+        let (mut delayed, mut failed, mut assured) = (false, false, false);
         for &id in self.words().iter().chain(&in_subject) {
             let Some(id) = id.checked_sub(BODY_PHRASES.len()) else {
                 continue;
             };
             if id < DELAYED.len() {
                 delayed = true;
-            } else {
+            } else if id < DELAYED.len() + FAILED.len() {
                 failed = true;
+            } else {
+                assured = true;
             }
         }
-        delayed && !failed
+        (delayed && !failed) || assured
     }
 }
+
+/// Words only a delay warning holds, which outweigh a failure's: "could
+/// not be delivered … Please do not resend your original message.
+/// Delivery attempts will continue to be made for 5 day(s)."
+const STILL_TRYING: &[&str] = &[
+    "do not resend",
+    "not need to resend",
+    "not need to re-send",
+    "attempts will continue to be made",
+];
 
 /// Words of a delay warning ("will retry") …
 const DELAYED: &[&str] = &[
@@ -303,14 +315,20 @@ const FAILED: &[&str] = &[
     "deleted",
 ];
 
-/// [`BODY_PHRASES`], [`DELAYED`] and [`FAILED`] in one automaton, in that
-/// order: a note's start is read once for all three. A DFA: for these
+/// [`BODY_PHRASES`], [`DELAYED`], [`FAILED`] and [`STILL_TRYING`] in one
+/// automaton, in that order: a note's start is read once for all three. A DFA: for these
 /// few phrases it is built in well under a millisecond, and it reads a
 /// note faster than an NFA, which follows failure links byte by byte.
 static WORDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
     AhoCorasick::builder()
         .kind(Some(AhoCorasickKind::DFA))
-        .build(BODY_PHRASES.iter().chain(DELAYED).chain(FAILED))
+        .build(
+            BODY_PHRASES
+                .iter()
+                .chain(DELAYED)
+                .chain(FAILED)
+                .chain(STILL_TRYING),
+        )
         .expect("report word automaton")
 });
 
@@ -352,6 +370,7 @@ pub fn recipient_blocks(note: &str, exclude: &[String]) -> Vec<Block> {
             }
         }
     }
+    expanded_from(&mut blocks, exclude);
     if blocks.is_empty() {
         let mut seen: Vec<String> = Vec::new();
         // Addresses on a restated `To:` line ("Your message / To: list@… /
@@ -394,6 +413,72 @@ pub fn recipient_blocks(note: &str, exclude: &[String]) -> Vec<Block> {
                 text: note.to_string(),
             })
             .collect();
+    }
+    blocks
+}
+
+/// Sendmail names the address an alias led to, then the one it was sent
+/// to ("gone@host.example / (expanded from: gone@example.org)"): the
+/// second is the address the sender knows, so it is named too.
+fn expanded_from(blocks: &mut Vec<Block>, exclude: &[String]) {
+    let mut more = Vec::new();
+    for b in blocks.iter() {
+        let lower = b.text.to_ascii_lowercase();
+        let Some(at) = lower.find("expanded from:") else {
+            continue;
+        };
+        let Some(found) = super::text::addresses_in(&b.text[at..]).next() else {
+            continue;
+        };
+        let known = blocks
+            .iter()
+            .chain(&more)
+            .any(|o| o.address == found.address);
+        if !known && !exclude.contains(&found.address) {
+            more.push(Block {
+                address: found.address,
+                text: b.text.clone(),
+            });
+        }
+    }
+    blocks.extend(more);
+}
+
+/// Recipients a note lists by local part alone under a line that
+/// introduces them ("… could not be delivered because …:" / "\tjdoe"),
+/// with no returned message to complete them from: AOL's screen names,
+/// the users of the system that wrote the note. They are completed with
+/// `domain`, the domain of the note's sender.
+pub fn listed_local_parts(note: &str, domain: &str) -> Vec<Block> {
+    let mut blocks: Vec<Block> = Vec::new();
+    let mut listing = false;
+    // The paragraph so far, lowercased: the introduction may wrap.
+    let mut paragraph = String::new();
+    for line in note.lines() {
+        let t = line.trim();
+        if t.is_empty() {
+            listing = false;
+            paragraph.clear();
+            continue;
+        }
+        let local = line.starts_with([' ', '\t'])
+            && !t.contains(char::is_whitespace)
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b));
+        if listing && local {
+            let address = format!("{}@{domain}", t.to_ascii_lowercase());
+            if super::text::is_address(&address) && !blocks.iter().any(|b| b.address == address) {
+                blocks.push(Block {
+                    address,
+                    text: t.to_string(),
+                });
+            }
+            continue;
+        }
+        paragraph.push(' ');
+        paragraph.push_str(&t.to_ascii_lowercase());
+        listing = t.ends_with(':')
+            && (paragraph.contains("recipient") || paragraph.contains("address"));
     }
     blocks
 }
@@ -446,7 +531,7 @@ fn names_sender(note: &str, start: usize) -> bool {
         .nth(15)
         .map_or(0, |(i, _)| i);
     let before = note[from..start].to_ascii_lowercase();
-    ["from:", "from=", "from <", "sender"]
+    ["from:", "from=", "from <", "mail from ", "sender"]
         .iter()
         .any(|w| before.contains(w))
 }
@@ -533,6 +618,30 @@ mod tests {
         // Alone, the restated addressee is the one.
         let alone = "Your message\n  To: gone@example.org\ncould not be delivered.\n";
         assert_eq!(recipient_blocks(alone, &[])[0].address, "gone@example.org");
+    }
+
+    #[test]
+    fn an_expanded_alias_names_the_address_sent_to() {
+        let note = "   ----- The following addresses had permanent fatal errors -----\n\
+                    gone@host.example.net\n    (expanded from: gone@example.net)\n";
+        let names: Vec<String> = recipient_blocks(note, &[])
+            .into_iter()
+            .map(|b| b.address)
+            .collect();
+        assert_eq!(names, ["gone@host.example.net", "gone@example.net"]);
+    }
+
+    #[test]
+    fn local_parts_listed_under_an_introduction_take_the_reporters_domain() {
+        let note = "Your mail to the following recipients could not be delivered because\n\
+                    they are not accepting mail from list@lists.example.org:\n\tscreenname\n\tother.name\n\n\
+                    Sincerely:\n\tthe team\n";
+        let names: Vec<String> = listed_local_parts(note, "example.com")
+            .into_iter()
+            .map(|b| b.address)
+            .collect();
+        assert_eq!(names, ["screenname@example.com", "other.name@example.com"]);
+        assert!(listed_local_parts("Hello:\n\tjdoe\n", "example.com").is_empty());
     }
 
     #[test]
