@@ -423,8 +423,10 @@ pub fn recipient_blocks(note: &str, exclude: &[String]) -> Vec<Block> {
 fn expanded_from(blocks: &mut Vec<Block>, exclude: &[String]) {
     let mut more = Vec::new();
     for b in blocks.iter() {
-        let lower = b.text.to_ascii_lowercase();
-        let Some(at) = lower.find("expanded from:") else {
+        let bytes = b.text.as_bytes();
+        let at = memchr::memmem::find(bytes, b"xpanded from:")
+            .or_else(|| memchr::memmem::find(bytes, b"XPANDED FROM:"));
+        let Some(at) = at else {
             continue;
         };
         let Some(found) = super::text::addresses_in(&b.text[at..]).next() else {
@@ -477,8 +479,8 @@ pub fn listed_local_parts(note: &str, domain: &str) -> Vec<Block> {
         }
         paragraph.push(' ');
         paragraph.push_str(&t.to_ascii_lowercase());
-        listing = t.ends_with(':')
-            && (paragraph.contains("recipient") || paragraph.contains("address"));
+        listing =
+            t.ends_with(':') && (paragraph.contains("recipient") || paragraph.contains("address"));
     }
     blocks
 }
