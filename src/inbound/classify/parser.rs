@@ -1,8 +1,8 @@
 //! How gazette has mail-parser read a message's headers: as its default
 //! parser does, but for the trace and signature fields (Received,
-//! DKIM-Signature, ARC-*, Authentication-Results, ...), whose values
-//! nothing in gazette reads as parsed and which are the costliest part
-//! of parsing a bounce.
+//! DKIM-Signature, ARC-*, Authentication-Results, ...) and the Date
+//! fields, whose values nothing in gazette reads as parsed and which are
+//! the costliest part of parsing a bounce.
 
 use mail_parser::MessageParser;
 use std::sync::LazyLock;
@@ -53,8 +53,6 @@ pub static PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
     ];
     let mut parser = MessageParser::new()
         .default_header_raw()
-        .header_date(H::Date)
-        .header_date(H::ResentDate)
         .header_comma_separated(H::Keywords)
         .header_comma_separated(H::ContentLanguage)
         .header_content_type(H::ContentType)
@@ -74,12 +72,16 @@ pub static PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
     parser
 });
 
-/// Trace and signature fields: read raw or not at all.
+/// Trace and signature fields, read raw or not at all; and the Date
+/// fields: gazette dates a message by when it arrived, never by what the
+/// sender's clock wrote.
 const SKIPPED: &[mail_parser::HeaderName<'static>] = {
     use mail_parser::HeaderName as H;
     use std::borrow::Cow::Borrowed as B;
     &[
         H::Received,
+        H::Date,
+        H::ResentDate,
         H::DkimSignature,
         H::ArcSeal,
         H::ArcMessageSignature,
@@ -126,9 +128,14 @@ mod tests {
                 .map(|h| (h.name, h.value))
                 .collect()
         }
-        assert_eq!(headers(&ours).len(), 24);
+        assert_eq!(headers(&ours).len(), 23);
         assert_eq!(headers(&ours), headers(&theirs));
-        for name in ["Received", "Authentication-Results", "DKIM-Signature"] {
+        for name in [
+            "Received",
+            "Authentication-Results",
+            "DKIM-Signature",
+            "Date",
+        ] {
             assert!(ours.header_raw(name).is_some(), "{name}");
             assert_eq!(
                 ours.header_raw(name).map(str::trim),
