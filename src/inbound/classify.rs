@@ -359,6 +359,17 @@ mod tests {
              --o\nContent-Type: text/plain\n\nAnyone seen this before?\n\n--o\nContent-Type: message/rfc822\n\n{inner}\n--o--\n"
         );
         assert_eq!(run(&asking), Classification::Ordinary);
+        // Reports attached inside reports, thousands deep, are read one
+        // level down and no further.
+        let mut nested = inner.to_string();
+        for i in 0..3000 {
+            nested = format!(
+                "From: postmaster@example.net\nSubject: Delivery Status Notification (Failure)\n\
+                 MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"n{i}\"\n\n\
+                 --n{i}\nContent-Type: message/rfc822\n\n{nested}\n--n{i}--\n"
+            );
+        }
+        let _ = classify_raw(nested.as_bytes(), None);
     }
 
     #[test]

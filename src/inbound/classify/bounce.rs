@@ -11,6 +11,17 @@ use mail_parser::{Message, PartType};
 /// The bounce report `message` is, if it is one, with the signals that
 /// made it one.
 pub fn report(message: &Message<'_>, null_sender: bool) -> Option<(BounceReport, Vec<String>)> {
+    read(message, null_sender, true)
+}
+
+/// [`report`]; `unwrap` says whether a report attached whole may be read
+/// in its place: one level only, so no nesting of attached reports, however
+/// deep, makes the reading recurse.
+fn read(
+    message: &Message<'_>,
+    null_sender: bool,
+    unwrap: bool,
+) -> Option<(BounceReport, Vec<String>)> {
     let body = text::body_text(message);
     let records: Vec<dsn::Record> = dsn::texts(message)
         .iter()
@@ -35,7 +46,7 @@ pub fn report(message: &Message<'_>, null_sender: bool) -> Option<(BounceReport,
         };
         signals = mta_text::looks_like_bounce(&env, &reading)?;
     }
-    if !has_records && failed_header.is_none() {
+    if unwrap && !has_records && failed_header.is_none() {
         if let Some((report, inner)) = wrapped(message, null_sender) {
             signals.push("a delivery report attached whole, as a gateway forwards one".into());
             signals.extend(inner);
@@ -47,7 +58,8 @@ pub fn report(message: &Message<'_>, null_sender: bool) -> Option<(BounceReport,
     let recipients = if has_records {
         from_records(&records, note, &original.to)
     } else {
-        let mut exclude = original::addresses(message.from());
+        let reporter = original::addresses(message.from());
+        let mut exclude = reporter.clone();
         exclude.extend(original::addresses(message.to()));
         // The original's sender is not a failed recipient, unless it also
         // sent to itself (a test message).
@@ -58,7 +70,6 @@ pub fn report(message: &Message<'_>, null_sender: bool) -> Option<(BounceReport,
                 .filter(|a| !original.to.contains(a))
                 .cloned(),
         );
-        let reporter = original::addresses(message.from());
         let reporter_domain = reporter
             .first()
             .and_then(|a| a.split_once('@'))
@@ -92,7 +103,10 @@ fn wrapped(message: &Message<'_>, null_sender: bool) -> Option<(BounceReport, Ve
         };
         let is_report = text::root_content_param(inner, "report-type")
             .is_some_and(|t| t.contains("delivery-status"));
-        let (report, signals) = report(inner, null_sender).filter(|_| is_report)?;
+        if !is_report {
+            return None;
+        }
+        let (report, signals) = read(inner, null_sender, false)?;
         report
             .recipients
             .iter()
