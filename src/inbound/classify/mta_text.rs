@@ -316,9 +316,10 @@ const FAILED: &[&str] = &[
 ];
 
 /// [`BODY_PHRASES`], [`DELAYED`], [`FAILED`] and [`STILL_TRYING`] in one
-/// automaton, in that order: a note's start is read once for all three. A DFA: for these
-/// few phrases it is built in well under a millisecond, and it reads a
-/// note faster than an NFA, which follows failure links byte by byte.
+/// automaton, in that order: a note's start is read once for all four. A
+/// DFA: for these few phrases it is built in well under a millisecond,
+/// and it reads a note faster than an NFA, which follows failure links
+/// byte by byte.
 static WORDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
     AhoCorasick::builder()
         .kind(Some(AhoCorasickKind::DFA))
