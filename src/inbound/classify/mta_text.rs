@@ -279,16 +279,6 @@ impl<'a> Reading<'a> {
     }
 }
 
-/// Words only a delay warning holds, which outweigh a failure's: "could
-/// not be delivered … Please do not resend your original message.
-/// Delivery attempts will continue to be made for 5 day(s)."
-const STILL_TRYING: &[&str] = &[
-    "do not resend",
-    "not need to resend",
-    "not need to re-send",
-    "attempts will continue to be made",
-];
-
 /// Words of a delay warning ("will retry") …
 const DELAYED: &[&str] = &[
     "delayed",
@@ -313,6 +303,16 @@ const FAILED: &[&str] = &[
     "has been returned",
     "been rejected",
     "deleted",
+];
+
+/// Words only a delay warning holds, which outweigh a failure's: "could
+/// not be delivered … Please do not resend your original message.
+/// Delivery attempts will continue to be made for 5 day(s)."
+const STILL_TRYING: &[&str] = &[
+    "do not resend",
+    "not need to resend",
+    "not need to re-send",
+    "attempts will continue to be made",
 ];
 
 /// [`BODY_PHRASES`], [`DELAYED`], [`FAILED`] and [`STILL_TRYING`] in one

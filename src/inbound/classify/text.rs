@@ -157,7 +157,6 @@ fn push_block(out: &mut String, text: &str) {
     out.push_str(text);
 }
 
-/// Characters allowed in the local part of an unquoted address.
 /// A local part without the address-type prefix of an X.400 or Exchange
 /// address (`dda:SMTP=a@b`, `RFC-822=a@b`): `=` may stand in a local
 /// part, but these prefixes name the kind of address, not the mailbox.
@@ -172,6 +171,7 @@ fn without_type_prefix(local: &str) -> &str {
     local
 }
 
+/// Characters allowed in the local part of an unquoted address.
 fn is_local_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c)
 }
