@@ -7,7 +7,7 @@
 //! recipients, `Action:` before `Final-Recipient:`), so grouping is driven by
 //! the recipient fields themselves, not only by blank lines.
 
-use super::text::{find_status, is_prose, is_type, normalize_address, part_text};
+use super::text::{find_status, is_prose, is_type, line_before, normalize_address, part_text};
 use aho_corasick::AhoCorasick;
 use mail_parser::{Message, MimeHeaders};
 use std::borrow::Cow;
@@ -88,10 +88,9 @@ fn has_recipient_field(text: &str) -> bool {
             .build(["final-recipient:", "original-recipient:"])
             .expect("recipient field names")
     });
-    FIELDS.find_iter(text).any(|m| {
-        let line_start = text[..m.start()].rfind('\n').map_or(0, |nl| nl + 1);
-        text[line_start..m.start()].trim_start().is_empty()
-    })
+    FIELDS
+        .find_iter(text)
+        .any(|m| line_before(text, m.start()).trim_start().is_empty())
 }
 
 /// The per-recipient fields a report may carry.

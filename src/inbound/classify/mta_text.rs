@@ -517,8 +517,7 @@ pub fn local_part_blocks(note: &str, candidates: &[String]) -> Vec<Block> {
 
 /// Whether the address at `start` is on a line labelled `To:` or `Cc:`.
 fn on_to_line(note: &str, start: usize) -> bool {
-    let line_start = note[..start].rfind('\n').map_or(0, |nl| nl + 1);
-    let label = note[line_start..start]
+    let label = super::text::line_before(note, start)
         .trim()
         .trim_end_matches(['<', '"'])
         .trim_end();

@@ -261,6 +261,12 @@ pub fn lower(text: &str) -> String {
     }
 }
 
+/// What comes before byte `at` on its line of `text`.
+pub fn line_before(text: &str, at: usize) -> &str {
+    let line_start = text[..at].rfind('\n').map_or(0, |nl| nl + 1);
+    &text[line_start..at]
+}
+
 /// Whether a string looks like `local@domain.tld`.
 pub fn is_address(s: &str) -> bool {
     match s.split_once('@') {
