@@ -6,6 +6,13 @@
 //! [`Browser::start`] starts chromedriver on a free port with a fresh
 //! profile; it returns `None` (the test is skipped, or fails under
 //! `CI=true`) when Chromium or chromedriver is not installed.
+//!
+//! One browser runs at a time in the test binary: several Chromiums beside
+//! the rest of the suite on a 2-core machine are the likeliest cause of a
+//! CI run that failed on a WebDriver command (its message was cut from the
+//! record). A session that did not start, and a command that only reads
+//! or navigates when chromedriver reports a timeout, are asked again; a
+//! failure quotes the end of chromedriver's log.
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -17,8 +24,17 @@ pub struct Browser {
     base: String,
     session: String,
     driver: std::process::Child,
+    log: PathBuf,
     _profile: tempfile::TempDir,
+    // Dropped after `Drop::drop` has ended the session and the driver.
+    _turn: tokio::sync::MutexGuard<'static, ()>,
 }
+
+/// Held by the one browser that runs at a time.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Tries per command that is safe to ask again.
+const TRIES: u32 = 3;
 
 /// An element found on the page.
 #[derive(Debug, Clone)]
@@ -45,9 +61,13 @@ impl Browser {
             super::missing("Chromium or chromedriver is not installed (Debian: apt-get install chromium chromium-driver), so the browser test");
             return None;
         };
+        let turn = TURN.lock().await;
+        let profile = tempfile::tempdir().unwrap();
+        let log = profile.path().join("chromedriver.log");
         let port = super::free_port();
         let child = std::process::Command::new(driver)
             .arg(format!("--port={port}"))
+            .arg(format!("--log-path={}", log.display()))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -58,7 +78,6 @@ impl Browser {
             r.is_ok().then_some(())
         })
         .await;
-        let profile = tempfile::tempdir().unwrap();
         let args = [
             "--headless",
             "--no-sandbox",
@@ -73,7 +92,10 @@ impl Browser {
         ]
         .iter()
         .map(|a| a.to_string())
-        .chain([format!("--user-data-dir={}", profile.path().display())])
+        .chain([format!(
+            "--user-data-dir={}",
+            profile.path().join("chromium").display()
+        )])
         .collect::<Vec<_>>();
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
@@ -83,7 +105,9 @@ impl Browser {
             base,
             session: String::new(),
             driver: child,
+            log,
             _profile: profile,
+            _turn: turn,
         };
         let v = b.call("POST", "/session", caps).await;
         b.session = v["sessionId"]
@@ -93,7 +117,29 @@ impl Browser {
         Some(b)
     }
 
+    /// Sends one command; a failure panics with chromedriver's error and
+    /// the end of its log.
     async fn call(&self, method: &str, path: &str, body: Value) -> Value {
+        let mut tries = 1;
+        loop {
+            match self.try_call(method, path, body.clone()).await {
+                Ok(v) => return v,
+                Err(e) if tries < TRIES && worth_asking_again(method, path, &e) => {
+                    eprintln!("WebDriver {method} {path} failed ({e}); asking again");
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => panic!(
+                    "WebDriver {method} {path} failed (try {tries}): {e}\nchromedriver's log ends:\n{}",
+                    self.log_tail(30)
+                ),
+            }
+        }
+    }
+
+    /// The reply's `value`, or its error value (with the HTTP status when
+    /// the reply is not chromedriver's JSON).
+    async fn try_call(&self, method: &str, path: &str, body: Value) -> Result<Value, Value> {
         let url = format!("{}{path}", self.base);
         let text = if method == "GET" || method == "DELETE" {
             String::new()
@@ -102,32 +148,20 @@ impl Browser {
         };
         let r =
             super::web::request(method, &url, &[("Content-Type", "application/json")], &text).await;
-        let v: Value = serde_json::from_str(&r.body)
-            .unwrap_or_else(|e| panic!("chromedriver said {} ({e}): {}", r.status, r.body));
-        if r.status >= 400 {
-            panic!(
-                "WebDriver {method} {path} failed ({}): {}",
-                r.status, v["value"]
-            );
-        }
-        v["value"].clone()
-    }
-
-    async fn try_call(&self, method: &str, path: &str, body: Value) -> Result<Value, Value> {
-        let url = format!("{}{path}", self.base);
-        let r = super::web::request(
-            method,
-            &url,
-            &[("Content-Type", "application/json")],
-            &body.to_string(),
-        )
-        .await;
-        let v: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
+        let Ok(v) = serde_json::from_str::<Value>(&r.body) else {
+            return Err(json!({"error": format!("HTTP {}", r.status), "message": r.body}));
+        };
         if r.status >= 400 {
             Err(v["value"].clone())
         } else {
             Ok(v["value"].clone())
         }
+    }
+
+    fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
     }
 
     fn s(&self, rest: &str) -> String {
@@ -226,6 +260,8 @@ impl Browser {
         .to_string()
     }
 
+    /// Runs `script` in the page; a timeout asks again, so scripts run
+    /// here only read.
     pub async fn run(&self, script: &str) -> Value {
         self.call(
             "POST",
@@ -295,6 +331,33 @@ impl Browser {
             .as_u64()
             .unwrap_or(0)
     }
+}
+
+/// Whether a failed command is asked again: a session Chromium failed to
+/// start (a cold start on a loaded machine can outlast chromedriver's
+/// wait), or chromedriver's "timeout" (the renderer did not answer in
+/// time) on a command that a second try cannot do twice: reads,
+/// navigations to a URL, viewport changes and the read-only scripts these
+/// tests run. A click could submit a form twice, so it is not asked again.
+fn worth_asking_again(method: &str, path: &str, e: &Value) -> bool {
+    if method == "POST" && path == "/session" {
+        return e["error"].as_str() == Some("session not created");
+    }
+    let timeout = e["error"].as_str() == Some("timeout")
+        || e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Timed out receiving message from renderer"));
+    let repeatable = method == "GET"
+        || [
+            "/url",
+            "/goog/cdp/execute",
+            "/execute/sync",
+            "/elements",
+            "/element",
+        ]
+        .iter()
+        .any(|end| path.ends_with(end));
+    timeout && repeatable
 }
 
 impl Drop for Browser {
