@@ -4,9 +4,10 @@
 //! Postfix before DSNs, Exim failures and delay warnings, GroupWise, old
 //! AOL with screen names, Yahoo, Exchange 5.5/2003/2007 and Office 365,
 //! Gmail, Domino, Netscape, CompuServe, webmail providers; and DSNs with a
-//! local Final-Recipient, none at all, or mixed permanence. Each must be
-//! read as the right class, with exactly the failed addresses and each
-//! one's permanence.
+//! local Final-Recipient, none at all, or mixed permanence; and members'
+//! own mail about failed mail, which is not a bounce. Each must be read
+//! as the right class, with exactly the failed addresses and each one's
+//! permanence.
 
 use gazette::inbound::explain::{explain, Recipient};
 
@@ -81,6 +82,35 @@ const CASES: &[(&str, &str, Failed)] = &[
         "bounce",
         &[("jdoe@example.com", true), ("asmith@example.com", true)],
     ),
+    (
+        "postfix_do_not_resend",
+        "bounce",
+        &[("gone@example.net", true)],
+    ),
+    (
+        "sendmail_alias_transcript",
+        "bounce",
+        &[("gone@host.example.net", true)],
+    ),
+    (
+        "sendmail_expanded_caps",
+        "bounce",
+        &[
+            ("gone2@host.example.net", true),
+            ("gone2@example.net", true),
+        ],
+    ),
+    (
+        "restated_to_postmaster",
+        "bounce",
+        &[("gone@isp.example", true)],
+    ),
+    // Members writing about failed mail, or forwarding a notice to ask
+    // about it, are members.
+    ("member_failed_mail", "ordinary", &[]),
+    ("member_forwards_dsn", "ordinary", &[]),
+    ("member_warning_subject", "ordinary", &[]),
+    ("member_attaches_returned", "ordinary", &[]),
 ];
 
 #[test]
@@ -138,4 +168,36 @@ fn reasons_follow_the_wording() {
         };
         assert_eq!(r, reason, "{file}");
     }
+}
+
+/// Notes built to make a reader go over the same text again and again: a
+/// megabyte line of field names, a note naming 200,000 addresses in its
+/// sentences, 400,000 short lines after an AOL-style introduction. Each
+/// was read in time growing with the square of its size (seconds to
+/// minutes); read once, each takes well under a second, and a regression
+/// shows as a test that does not finish.
+#[test]
+fn oversized_notes_are_read_once() {
+    let post = format!(
+        "From: Ann <ann@example.com>\nTo: pm@lists.example.org\nSubject: hi\n\n{}\n",
+        "xfinal-recipient:".repeat(120_000)
+    );
+    assert_eq!(explain(post.as_bytes(), None).class, "ordinary");
+    let inline: String = (0..200_000)
+        .map(|i| format!("To: a{i}@x.example "))
+        .collect();
+    let notice = format!(
+        "From: MAILER-DAEMON@mx.example.net\nTo: me@lists.example.org\nSubject: Undeliverable\n\n\
+         Your message could not be delivered. {inline}\n"
+    );
+    let got = explain(notice.as_bytes(), None);
+    assert_eq!(got.class, "bounce");
+    let named = got.recipients.iter().flatten().count();
+    assert!(named <= 50, "{named} recipients taken from sentences");
+    let aol = format!(
+        "From: MAILER-DAEMON@aol.com\nTo: me@lists.example.org\nSubject: Undeliverable\n\n\
+         Your mail to the following recipients could not be delivered:\n{}",
+        "x:\n".repeat(400_000)
+    );
+    assert_eq!(explain(aol.as_bytes(), None).class, "bounce");
 }

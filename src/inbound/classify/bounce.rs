@@ -31,8 +31,8 @@ fn read(
     let has_records = records.iter().any(|r| r.recipient().is_some());
     let mut signals = structure(message, &records, failed_header.is_some());
     let reading = mta_text::Reading::new(&body);
+    let from = text::header(message, "From").unwrap_or_default();
     if signals.is_empty() {
-        let from = text::header(message, "From").unwrap_or_default();
         let returns_original = message
             .parts
             .iter()
@@ -46,7 +46,10 @@ fn read(
         };
         signals = mta_text::looks_like_bounce(&env, &reading)?;
     }
-    if unwrap && !has_records && failed_header.is_none() {
+    // Only a mail system passes a report on whole; a member may attach one
+    // to a message that reads like a bounce of its own.
+    let system = null_sender || mta_text::mail_system(&from).is_some();
+    if unwrap && system && !has_records && failed_header.is_none() {
         if let Some((report, inner)) = wrapped(message, null_sender) {
             signals.push("a delivery report attached whole, as a gateway forwards one".into());
             signals.extend(inner);
@@ -94,8 +97,9 @@ fn read(
 
 /// The report inside a notice that carries no fields of its own but
 /// attaches an RFC 3464 report whole (a virus or spam gateway passing on
-/// the DSN it received). Only asked of a message already judged a bounce:
-/// a member forwarding a bounce to ask about it is not one.
+/// the DSN it received). Only asked of a message already judged a bounce
+/// and written by a mail system: a member forwarding a bounce to ask
+/// about it is not one.
 fn wrapped(message: &Message<'_>, null_sender: bool) -> Option<(BounceReport, Vec<String>)> {
     message.parts.iter().skip(1).find_map(|part| {
         let PartType::Message(inner) = &part.body else {

@@ -7,7 +7,7 @@
 //! recipients, `Action:` before `Final-Recipient:`), so grouping is driven by
 //! the recipient fields themselves, not only by blank lines.
 
-use super::text::{find_status, is_prose, is_type, line_before, normalize_address, part_text};
+use super::text::{find_status, is_prose, is_type, normalize_address, part_text};
 use aho_corasick::AhoCorasick;
 use mail_parser::{Message, MimeHeaders};
 use std::borrow::Cow;
@@ -90,7 +90,18 @@ fn has_recipient_field(text: &str) -> bool {
     });
     FIELDS
         .find_iter(text)
-        .any(|m| line_before(text, m.start()).trim_start().is_empty())
+        .any(|m| opens_line(text.as_bytes(), m.start()))
+}
+
+/// Whether only blanks stand between `at` and the start of its line.
+/// Walks back over blanks alone, so a line of a million matches is read
+/// once, not once per match.
+fn opens_line(text: &[u8], at: usize) -> bool {
+    text[..at]
+        .iter()
+        .rev()
+        .find(|&&b| b != b' ' && b != b'\t')
+        .is_none_or(|&b| b == b'\n' || b == b'\r')
 }
 
 /// The per-recipient fields a report may carry.

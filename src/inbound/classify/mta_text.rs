@@ -170,15 +170,7 @@ pub struct Envelope<'a> {
 /// alone is not enough: a member may well write "undeliverable" or be
 /// called postmaster.
 pub fn looks_like_bounce(env: &Envelope<'_>, text: &Reading<'_>) -> Option<Vec<String>> {
-    let from = env.from.to_lowercase();
-    let sender = if from.trim().is_empty() || from.contains("<>") {
-        Some("an empty From".to_string())
-    } else {
-        SENDER_WORDS
-            .iter()
-            .find(|w| from.contains(*w))
-            .map(|w| format!("From names a mail system (\"{w}\")"))
-    };
+    let sender = mail_system(env.from);
     let subject = env.subject.trim().to_lowercase();
     // "Re: delivery failure" is a person talking about one.
     let reply = ["re:", "fwd:", "fw:", "aw:", "sv:", "tr:", "wg:"]
@@ -192,14 +184,16 @@ pub fn looks_like_bounce(env: &Envelope<'_>, text: &Reading<'_>) -> Option<Vec<S
     let original = env
         .returns_original
         .then(|| "returns the original message".to_string());
+    // A mail system writing, or the null sender, lets the text decide.
+    // Otherwise it takes a failure subject and a returned message both: a
+    // member may well write "my mail has been returned" under a subject
+    // about failed mail, or forward a bounce to ask about it.
+    let decides =
+        sender.is_some() || null.is_some() || (subject_hit.is_some() && original.is_some());
     let support = [sender.clone(), subject_hit.clone(), null, original];
-    // Without a supporting signal the text cannot decide, so most mail a
-    // person wrote is never searched.
-    let body_hit = support
-        .iter()
-        .any(Option::is_some)
-        .then(|| text.failure_phrase())
-        .flatten();
+    // Without that support the text is never searched, so most mail a
+    // person wrote costs nothing here.
+    let body_hit = decides.then(|| text.failure_phrase()).flatten();
     if let Some(phrase) = body_hit {
         let hit = format!("text of a delivery failure (\"{phrase}\")");
         return Some(
@@ -212,6 +206,19 @@ pub fn looks_like_bounce(env: &Envelope<'_>, text: &Reading<'_>) -> Option<Vec<S
         (Some(a), Some(b)) => Some(vec![a, b]),
         _ => None,
     }
+}
+
+/// Why a From header says a mail system wrote the message (an empty From,
+/// `MAILER-DAEMON`, `postmaster`, ...), if it does.
+pub fn mail_system(from: &str) -> Option<String> {
+    let from = from.to_lowercase();
+    if from.trim().is_empty() || from.contains("<>") {
+        return Some("an empty From".to_string());
+    }
+    SENDER_WORDS
+        .iter()
+        .find(|w| from.contains(*w))
+        .map(|w| format!("From names a mail system (\"{w}\")"))
 }
 
 /// A report's text, read once however many questions are asked of it:
@@ -280,7 +287,16 @@ impl<'a> Reading<'a> {
                 assured = true;
             }
         }
-        (delayed && !failed) || assured
+        // Unless the note also quotes a permanent refusal (a 5xx reply or
+        // a 5.x.x status): "could not be delivered; please do not resend
+        // it. 550 5.1.1 User unknown" has failed for good.
+        (delayed && !failed) || (assured && !self.quotes_permanent_refusal())
+    }
+
+    fn quotes_permanent_refusal(&self) -> bool {
+        let note = self.split().0;
+        super::text::find_status(note).is_some_and(|s| s.starts_with('5'))
+            || super::text::find_reply_code(note).is_some_and(|c| c >= 500)
     }
 }
 
@@ -310,9 +326,10 @@ const FAILED: &[&str] = &[
     "deleted",
 ];
 
-/// Words only a delay warning holds, which outweigh a failure's: "could
-/// not be delivered … Please do not resend your original message.
-/// Delivery attempts will continue to be made for 5 day(s)."
+/// Words of a delay warning that outweigh a failure's ("could not be
+/// delivered … Please do not resend your original message. Delivery
+/// attempts will continue to be made for 5 day(s).") unless the note
+/// quotes a permanent refusal.
 const STILL_TRYING: &[&str] = &[
     "do not resend",
     "not need to resend",

@@ -261,9 +261,16 @@ pub fn lower(text: &str) -> String {
     }
 }
 
-/// What comes before byte `at` on its line of `text`.
+/// What comes before byte `at` on its line of `text`, at most the 128
+/// bytes before it: a label stands next to what it labels, and asking
+/// this of every address on a megabyte line must not read the line each
+/// time.
 pub fn line_before(text: &str, at: usize) -> &str {
-    let line_start = text[..at].rfind('\n').map_or(0, |nl| nl + 1);
+    let mut lo = at.saturating_sub(128);
+    while !text.is_char_boundary(lo) {
+        lo += 1;
+    }
+    let line_start = text[lo..at].rfind('\n').map_or(lo, |nl| lo + nl + 1);
     &text[line_start..at]
 }
 

@@ -4,6 +4,9 @@
 //! bare local parts completed from the original or the reporter's domain.
 
 use super::super::text::{self, find_addresses, Found};
+use aho_corasick::AhoCorasick;
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
 
 /// One failed recipient named in a note, with the lines that explain it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +15,11 @@ pub struct Block {
     pub text: String,
 }
 
+/// The most addresses taken from a note's sentences. Each is explained by
+/// the whole note, so a note naming thousands inline would be copied
+/// thousands of times; notices name a handful.
+const MAX_IN_SENTENCES: usize = 50;
+
 /// The recipients a note names, each with its explanation. Addresses that
 /// open a line (`<a@b>:`, `  a@b`) start a block; when a note names its
 /// recipients only inside sentences, every address in it counts. Addresses
@@ -19,20 +27,18 @@ pub struct Block {
 /// count.
 pub fn recipient_blocks(note: &str, exclude: &[String]) -> Vec<Block> {
     let mut blocks: Vec<Block> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
     let mut current: Option<usize> = None;
     for line in note.lines() {
         match leading_address(line).filter(|a| !exclude.contains(a)) {
             Some(address) => {
-                let idx = match blocks.iter().position(|b| b.address == address) {
-                    Some(i) => i,
-                    None => {
-                        blocks.push(Block {
-                            address,
-                            text: String::new(),
-                        });
-                        blocks.len() - 1
-                    }
-                };
+                let idx = *index.entry(address.clone()).or_insert_with(|| {
+                    blocks.push(Block {
+                        address,
+                        text: String::new(),
+                    });
+                    blocks.len() - 1
+                });
                 current = Some(idx);
                 push_line(&mut blocks[idx].text, line);
             }
@@ -46,22 +52,24 @@ pub fn recipient_blocks(note: &str, exclude: &[String]) -> Vec<Block> {
     expanded_from(&mut blocks, exclude);
     if blocks.is_empty() {
         let mut seen: Vec<String> = Vec::new();
+        let mut known: HashSet<String> = HashSet::new();
         // Addresses on a restated `To:` line ("Your message / To: list@… /
         // did not reach the following recipient(s): …").
-        let mut restated: Vec<String> = Vec::new();
+        let mut restated: HashSet<String> = HashSet::new();
         for Found { address, start, .. } in find_addresses(note) {
-            if !exclude.contains(&address) && !seen.contains(&address) && !names_sender(note, start)
+            if seen.len() == MAX_IN_SENTENCES {
+                break;
+            }
+            if !exclude.contains(&address)
+                && !known.contains(&address)
+                && !names_sender(note, start)
             {
                 if on_to_line(note, start) {
-                    restated.push(address.clone());
+                    restated.insert(address.clone());
                 }
+                known.insert(address.clone());
                 seen.push(address);
             }
-        }
-        // The original's addressees, restated, are the failed ones only
-        // when the note names no one else.
-        if seen.iter().any(|a| !restated.contains(a)) {
-            seen.retain(|a| !restated.contains(a));
         }
         // "Contact postmaster@… for help" names a helper, not a recipient,
         // unless no one else is named.
@@ -79,6 +87,11 @@ pub fn recipient_blocks(note: &str, exclude: &[String]) -> Vec<Block> {
         if seen.iter().any(|a| !role(a)) {
             seen.retain(|a| !role(a));
         }
+        // The original's addressees, restated, are the failed ones only
+        // when the note names no one else (helpers set aside first).
+        if seen.iter().any(|a| !restated.contains(a)) {
+            seen.retain(|a| !restated.contains(a));
+        }
         blocks = seen
             .into_iter()
             .map(|address| Block {
@@ -94,22 +107,25 @@ pub fn recipient_blocks(note: &str, exclude: &[String]) -> Vec<Block> {
 /// to ("gone@host.example / (expanded from: gone@example.org)"): the
 /// second is the address the sender knows, so it is named too.
 fn expanded_from(blocks: &mut Vec<Block>, exclude: &[String]) {
+    static MARKER: LazyLock<AhoCorasick> = LazyLock::new(|| {
+        AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(["expanded from:"])
+            .expect("the expanded-from marker")
+    });
     let mut more = Vec::new();
+    let mut known: HashSet<String> = blocks.iter().map(|b| b.address.clone()).collect();
     for b in blocks.iter() {
-        let bytes = b.text.as_bytes();
-        let at = memchr::memmem::find(bytes, b"xpanded from:")
-            .or_else(|| memchr::memmem::find(bytes, b"XPANDED FROM:"));
-        let Some(at) = at else {
+        let Some(m) = MARKER.find(&b.text) else {
             continue;
         };
-        let Some(found) = text::addresses_in(&b.text[at..]).next() else {
+        // The address is inside the parentheses, on the marker's line.
+        let rest = &b.text[m.end()..];
+        let rest = &rest[..rest.find([')', '\n']).unwrap_or(rest.len())];
+        let Some(found) = text::addresses_in(rest).next() else {
             continue;
         };
-        let known = blocks
-            .iter()
-            .chain(&more)
-            .any(|o| o.address == found.address);
-        if !known && !exclude.contains(&found.address) {
+        if !exclude.contains(&found.address) && known.insert(found.address.clone()) {
             more.push(Block {
                 address: found.address,
                 text: b.text.clone(),
@@ -126,14 +142,16 @@ fn expanded_from(blocks: &mut Vec<Block>, exclude: &[String]) {
 /// `domain`, the domain of the note's sender.
 pub fn listed_local_parts(note: &str, domain: &str) -> Vec<Block> {
     let mut blocks: Vec<Block> = Vec::new();
+    let mut listed: HashSet<String> = HashSet::new();
     let mut listing = false;
-    // The paragraph so far, lowercased: the introduction may wrap.
-    let mut paragraph = String::new();
+    // Whether the paragraph so far speaks of recipients or addresses: the
+    // introduction may wrap.
+    let mut about_recipients = false;
     for line in note.lines() {
         let t = line.trim();
         if t.is_empty() {
             listing = false;
-            paragraph.clear();
+            about_recipients = false;
             continue;
         }
         let local = line.starts_with([' ', '\t'])
@@ -142,7 +160,7 @@ pub fn listed_local_parts(note: &str, domain: &str) -> Vec<Block> {
                 .all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b));
         if listing && local {
             let address = format!("{}@{domain}", t.to_ascii_lowercase());
-            if text::is_address(&address) && !blocks.iter().any(|b| b.address == address) {
+            if text::is_address(&address) && listed.insert(address.clone()) {
                 blocks.push(Block {
                     address,
                     text: t.to_string(),
@@ -150,10 +168,9 @@ pub fn listed_local_parts(note: &str, domain: &str) -> Vec<Block> {
             }
             continue;
         }
-        paragraph.push(' ');
-        paragraph.push_str(&t.to_ascii_lowercase());
-        listing =
-            t.ends_with(':') && (paragraph.contains("recipient") || paragraph.contains("address"));
+        let lower = t.to_ascii_lowercase();
+        about_recipients |= lower.contains("recipient") || lower.contains("address");
+        listing = t.ends_with(':') && about_recipients;
     }
     blocks
 }
@@ -164,6 +181,13 @@ pub fn listed_local_parts(note: &str, domain: &str) -> Vec<Block> {
 /// returned original's recipients) names that address.
 pub fn local_part_blocks(note: &str, candidates: &[String]) -> Vec<Block> {
     let mut blocks: Vec<Block> = Vec::new();
+    let mut by_local: HashMap<&str, &String> = HashMap::new();
+    for a in candidates {
+        by_local
+            .entry(a.split('@').next().unwrap_or(""))
+            .or_insert(a);
+    }
+    let mut named: HashSet<&String> = HashSet::new();
     for line in note.lines() {
         let token = line
             .split_whitespace()
@@ -174,10 +198,8 @@ pub fn local_part_blocks(note: &str, candidates: &[String]) -> Vec<Block> {
         if token.is_empty() || token.contains('@') || line.split_whitespace().count() < 2 {
             continue;
         }
-        let found = candidates
-            .iter()
-            .find(|a| a.split('@').next() == Some(token.as_str()));
-        if let Some(address) = found.filter(|a| !blocks.iter().any(|b| &b.address == *a)) {
+        let found = by_local.get(token.as_str()).copied();
+        if let Some(address) = found.filter(|a| named.insert(a)) {
             blocks.push(Block {
                 address: address.clone(),
                 text: line.trim().to_string(),
