@@ -48,8 +48,8 @@ fn read(
     }
     // Only a mail system passes a report on whole; a member may attach one
     // to a message that reads like a bounce of its own.
-    let system = null_sender || mta_text::mail_system(&from).is_some();
-    if unwrap && system && !has_records && failed_header.is_none() {
+    let system = || null_sender || mta_text::mail_system(&from).is_some();
+    if unwrap && !has_records && failed_header.is_none() && system() {
         if let Some((report, inner)) = wrapped(message, null_sender) {
             signals.push("a delivery report attached whole, as a gateway forwards one".into());
             signals.extend(inner);

@@ -20,6 +20,9 @@ pub struct Block {
 /// thousands of times; notices name a handful.
 const MAX_IN_SENTENCES: usize = 50;
 
+/// Blocks searched one by one for an address; past this many, by a map.
+const SEARCHED: usize = 16;
+
 /// The recipients a note names, each with its explanation. Addresses that
 /// open a line (`<a@b>:`, `  a@b`) start a block; when a note names its
 /// recipients only inside sentences, every address in it counts. Addresses
@@ -27,12 +30,29 @@ const MAX_IN_SENTENCES: usize = 50;
 /// count.
 pub fn recipient_blocks(note: &str, exclude: &[String]) -> Vec<Block> {
     let mut blocks: Vec<Block> = Vec::new();
+    // Where each address's block is, once there are too many to search.
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut current: Option<usize> = None;
     for line in note.lines() {
         match leading_address(line).filter(|a| !exclude.contains(a)) {
             Some(address) => {
-                let idx = *index.entry(address.clone()).or_insert_with(|| {
+                let found = if blocks.len() < SEARCHED {
+                    blocks.iter().position(|b| b.address == address)
+                } else {
+                    if index.is_empty() {
+                        index.extend(
+                            blocks
+                                .iter()
+                                .enumerate()
+                                .map(|(i, b)| (b.address.clone(), i)),
+                        );
+                    }
+                    index.get(&address).copied()
+                };
+                let idx = found.unwrap_or_else(|| {
+                    if !index.is_empty() {
+                        index.insert(address.clone(), blocks.len());
+                    }
                     blocks.push(Block {
                         address,
                         text: String::new(),
@@ -114,11 +134,13 @@ fn expanded_from(blocks: &mut Vec<Block>, exclude: &[String]) {
             .expect("the expanded-from marker")
     });
     let mut more = Vec::new();
-    let mut known: HashSet<String> = blocks.iter().map(|b| b.address.clone()).collect();
+    // Built at the first marker: most notes have none.
+    let mut known: Option<HashSet<String>> = None;
     for b in blocks.iter() {
         let Some(m) = MARKER.find(&b.text) else {
             continue;
         };
+        let known = known.get_or_insert_with(|| blocks.iter().map(|b| b.address.clone()).collect());
         // The address is inside the parentheses, on the marker's line.
         let rest = &b.text[m.end()..];
         let rest = &rest[..rest.find([')', '\n']).unwrap_or(rest.len())];
@@ -293,6 +315,22 @@ mod tests {
         assert_eq!(blocks.len(), 2);
         assert!(blocks[0].text.contains("550 user unknown"));
         assert!(blocks[1].text.contains("552 full"));
+    }
+
+    #[test]
+    fn many_blocks_are_found_again_by_address() {
+        let mut note = String::new();
+        for round in ["550 unknown", "again"] {
+            for i in 0..40 {
+                note.push_str(&format!("u{i}@b.example\n    {round}\n"));
+            }
+        }
+        let blocks = recipient_blocks(&note, &[]);
+        assert_eq!(blocks.len(), 40);
+        assert!(blocks
+            .iter()
+            .all(|b| b.text.contains("550 unknown") && b.text.contains("again")));
+        assert_eq!(blocks[39].address, "u39@b.example");
     }
 
     #[test]
