@@ -25,6 +25,7 @@ mod status;
 mod text;
 
 use mail_parser::Message;
+use mta_text::Sender;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Classification {
@@ -126,7 +127,8 @@ pub fn judge(message: &Message<'_>, envelope_from: Option<&str>) -> Verdict {
             vec!["the message is empty".into()],
         );
     }
-    let null_sender = is_null_sender(message, envelope_from);
+    let sender = envelope_sender(message, envelope_from);
+    let null_sender = sender == Sender::Null;
     if let Some((c, why)) = arf::complaint(message).or_else(|| arf::client_unsubscribe(message)) {
         return verdict(Classification::Complaint(c), vec![why]);
     }
@@ -136,7 +138,7 @@ pub fn judge(message: &Message<'_>, envelope_from: Option<&str>) -> Verdict {
         Some(ses::Event::Complaint(c)) => return verdict(Classification::Complaint(c), ses()),
         None => {}
     }
-    if let Some((report, signals)) = bounce::report(message, null_sender) {
+    if let Some((report, signals)) = bounce::report(message, sender) {
         return verdict(Classification::Bounce(report), signals);
     }
     match autoreply::detect(message, null_sender) {
@@ -205,12 +207,12 @@ fn strip_mbox_from_line(raw: &[u8]) -> &[u8] {
     raw
 }
 
-fn is_null_sender(message: &Message<'_>, envelope_from: Option<&str>) -> bool {
+fn envelope_sender(message: &Message<'_>, envelope_from: Option<&str>) -> Sender {
     let sender = match envelope_from {
         Some(s) => s.to_string(),
         None => match text::header(message, "Return-Path") {
             Some(rp) => rp,
-            None => return false,
+            None => return Sender::Unknown,
         },
     };
     let s = sender
@@ -218,7 +220,11 @@ fn is_null_sender(message: &Message<'_>, envelope_from: Option<&str>) -> bool {
         .trim_start_matches('<')
         .trim_end_matches('>')
         .trim();
-    s.is_empty() || s.eq_ignore_ascii_case("mailer-daemon")
+    if s.is_empty() || s.eq_ignore_ascii_case("mailer-daemon") {
+        Sender::Null
+    } else {
+        Sender::Someone
+    }
 }
 
 #[cfg(test)]

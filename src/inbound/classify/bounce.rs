@@ -4,14 +4,15 @@
 //! status, reply code, permanence and reason. The fields are trusted
 //! first; the prose fills in what they leave vague.
 
+use super::mta_text::Sender;
 use super::{dsn, mta_text, original, reason, status, text};
 use super::{BounceReport, BouncedRecipient, DsnAction};
 use mail_parser::{Message, PartType};
 
 /// The bounce report `message` is, if it is one, with the signals that
 /// made it one.
-pub fn report(message: &Message<'_>, null_sender: bool) -> Option<(BounceReport, Vec<String>)> {
-    read(message, null_sender, true)
+pub fn report(message: &Message<'_>, sender: Sender) -> Option<(BounceReport, Vec<String>)> {
+    read(message, sender, true)
 }
 
 /// [`report`]; `unwrap` says whether a report attached whole may be read
@@ -19,7 +20,7 @@ pub fn report(message: &Message<'_>, null_sender: bool) -> Option<(BounceReport,
 /// deep, makes the reading recurse.
 fn read(
     message: &Message<'_>,
-    null_sender: bool,
+    sender: Sender,
     unwrap: bool,
 ) -> Option<(BounceReport, Vec<String>)> {
     let body = text::body_text(message);
@@ -41,16 +42,16 @@ fn read(
         let env = mta_text::Envelope {
             from: &from,
             subject: message.subject().unwrap_or(""),
-            null_sender,
+            sender,
             returns_original,
         };
         signals = mta_text::looks_like_bounce(&env, &reading)?;
     }
     // Only a mail system passes a report on whole; a member may attach one
     // to a message that reads like a bounce of its own.
-    let system = || null_sender || mta_text::mail_system(&from).is_some();
+    let system = || sender == Sender::Null || mta_text::mail_system(&from).is_some();
     if unwrap && !has_records && failed_header.is_none() && system() {
-        if let Some((report, inner)) = wrapped(message, null_sender) {
+        if let Some((report, inner)) = wrapped(message, sender) {
             signals.push("a delivery report attached whole, as a gateway forwards one".into());
             signals.extend(inner);
             return Some((report, signals));
@@ -100,7 +101,7 @@ fn read(
 /// the DSN it received). Only asked of a message already judged a bounce
 /// and written by a mail system: a member forwarding a bounce to ask
 /// about it is not one.
-fn wrapped(message: &Message<'_>, null_sender: bool) -> Option<(BounceReport, Vec<String>)> {
+fn wrapped(message: &Message<'_>, sender: Sender) -> Option<(BounceReport, Vec<String>)> {
     message.parts.iter().skip(1).find_map(|part| {
         let PartType::Message(inner) = &part.body else {
             return None;
@@ -110,7 +111,7 @@ fn wrapped(message: &Message<'_>, null_sender: bool) -> Option<(BounceReport, Ve
         if !is_report {
             return None;
         }
-        let (report, signals) = read(inner, null_sender, false)?;
+        let (report, signals) = read(inner, sender, false)?;
         report
             .recipients
             .iter()

@@ -156,11 +156,24 @@ const BODY_PHRASES: &[&str] = &[
     "宛先",
 ];
 
+/// Who the envelope (SMTP `MAIL FROM`, or the `Return-Path` it left)
+/// says sent a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sender {
+    /// The null sender `<>` (or `MAILER-DAEMON`): what RFC 5321 asks of
+    /// every non-delivery notice.
+    Null,
+    /// Someone, who could be answered.
+    Someone,
+    /// Not known: a file given to `gazette inspect` with no `Return-Path`.
+    Unknown,
+}
+
 /// What a message's headers say about who wrote it.
 pub struct Envelope<'a> {
     pub from: &'a str,
     pub subject: &'a str,
-    pub null_sender: bool,
+    pub sender: Sender,
     /// The message carries a `message/rfc822` or `*/rfc822-headers` part.
     pub returns_original: bool,
 }
@@ -180,20 +193,24 @@ pub fn looks_like_bounce(env: &Envelope<'_>, text: &Reading<'_>) -> Option<Vec<S
         .iter()
         .find(|s| !reply && subject.contains(*s))
         .map(|s| format!("subject of a delivery failure (\"{s}\")"));
-    let null = env.null_sender.then(|| "null envelope sender".to_string());
+    let null = (env.sender == Sender::Null).then(|| "null envelope sender".to_string());
     let original = env
         .returns_original
         .then(|| "returns the original message".to_string());
-    // A mail system writing, or the null sender, lets the text decide.
-    // Otherwise it takes a failure subject and a returned message both: a
-    // member may well write "my mail has been returned" under a subject
-    // about failed mail, or forward a bounce to ask about it.
-    let decides =
-        sender.is_some() || null.is_some() || (subject_hit.is_some() && original.is_some());
+    // Mail that someone sent (not the null sender), from a From that is
+    // not a mail system's, lets the text decide only with a failure
+    // subject and a returned message both: a member may well write "my
+    // mail has been returned" under a subject about failed mail. When the
+    // envelope is not known, any one supporting signal does: old gateways
+    // write notices from addresses such as "System Administrator".
+    let someone = env.sender == Sender::Someone && sender.is_none();
+    let strict = someone && !(subject_hit.is_some() && original.is_some());
     let support = [sender.clone(), subject_hit.clone(), null, original];
-    // Without that support the text is never searched, so most mail a
-    // person wrote costs nothing here.
-    let body_hit = decides.then(|| text.failure_phrase()).flatten();
+    // Without support the text is never searched, so most mail a person
+    // wrote costs nothing here.
+    let body_hit = (!strict && support.iter().any(Option::is_some))
+        .then(|| text.failure_phrase())
+        .flatten();
     if let Some(phrase) = body_hit {
         let hit = format!("text of a delivery failure (\"{phrase}\")");
         return Some(
