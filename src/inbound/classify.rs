@@ -25,7 +25,6 @@ mod status;
 mod text;
 
 use mail_parser::Message;
-use mta_text::Sender;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Classification {
@@ -205,6 +204,19 @@ fn strip_mbox_from_line(raw: &[u8]) -> &[u8] {
         }
     }
     raw
+}
+
+/// Who the envelope (SMTP `MAIL FROM`, or the `Return-Path` it left)
+/// says sent a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sender {
+    /// The null sender `<>` (or `MAILER-DAEMON`): what RFC 5321 asks of
+    /// every non-delivery notice.
+    Null,
+    /// Someone, who could be answered.
+    Someone,
+    /// Not known: a file given to `gazette inspect` with no `Return-Path`.
+    Unknown,
 }
 
 fn envelope_sender(message: &Message<'_>, envelope_from: Option<&str>) -> Sender {

@@ -4,9 +4,8 @@
 //! status, reply code, permanence and reason. The fields are trusted
 //! first; the prose fills in what they leave vague.
 
-use super::mta_text::Sender;
 use super::{dsn, mta_text, original, reason, status, text};
-use super::{BounceReport, BouncedRecipient, DsnAction};
+use super::{BounceReport, BouncedRecipient, DsnAction, Sender};
 use mail_parser::{Message, PartType};
 
 /// The bounce report `message` is, if it is one, with the signals that
@@ -32,8 +31,9 @@ fn read(
     let has_records = records.iter().any(|r| r.recipient().is_some());
     let mut signals = structure(message, &records, failed_header.is_some());
     let reading = mta_text::Reading::new(&body);
-    let from = text::header(message, "From").unwrap_or_default();
+    let from = || text::header(message, "From").unwrap_or_default();
     if signals.is_empty() {
+        let from = from();
         let returns_original = message
             .parts
             .iter()
@@ -49,7 +49,7 @@ fn read(
     }
     // Only a mail system passes a report on whole; a member may attach one
     // to a message that reads like a bounce of its own.
-    let system = || sender == Sender::Null || mta_text::mail_system(&from).is_some();
+    let system = || sender == Sender::Null || mta_text::mail_system(&from()).is_some();
     if unwrap && !has_records && failed_header.is_none() && system() {
         if let Some((report, inner)) = wrapped(message, sender) {
             signals.push("a delivery report attached whole, as a gateway forwards one".into());

@@ -11,6 +11,7 @@ pub use recipients::{listed_local_parts, local_part_blocks, recipient_blocks};
 
 use super::note::split_original;
 use super::text::squeeze_lower;
+use super::Sender;
 use aho_corasick::{AhoCorasick, AhoCorasickKind};
 use std::cell::OnceCell;
 use std::sync::LazyLock;
@@ -155,19 +156,6 @@ const BODY_PHRASES: &[&str] = &[
     "届きません",
     "宛先",
 ];
-
-/// Who the envelope (SMTP `MAIL FROM`, or the `Return-Path` it left)
-/// says sent a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sender {
-    /// The null sender `<>` (or `MAILER-DAEMON`): what RFC 5321 asks of
-    /// every non-delivery notice.
-    Null,
-    /// Someone, who could be answered.
-    Someone,
-    /// Not known: a file given to `gazette inspect` with no `Return-Path`.
-    Unknown,
-}
 
 /// What a message's headers say about who wrote it.
 pub struct Envelope<'a> {

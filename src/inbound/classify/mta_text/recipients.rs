@@ -71,23 +71,20 @@ pub fn recipient_blocks(note: &str, exclude: &[String]) -> Vec<Block> {
     }
     expanded_from(&mut blocks, exclude);
     if blocks.is_empty() {
+        // At most MAX_IN_SENTENCES, so searching it stays cheap.
         let mut seen: Vec<String> = Vec::new();
-        let mut known: HashSet<String> = HashSet::new();
         // Addresses on a restated `To:` line ("Your message / To: list@… /
         // did not reach the following recipient(s): …").
-        let mut restated: HashSet<String> = HashSet::new();
+        let mut restated: Vec<String> = Vec::new();
         for Found { address, start, .. } in find_addresses(note) {
             if seen.len() == MAX_IN_SENTENCES {
                 break;
             }
-            if !exclude.contains(&address)
-                && !known.contains(&address)
-                && !names_sender(note, start)
+            if !exclude.contains(&address) && !seen.contains(&address) && !names_sender(note, start)
             {
                 if on_to_line(note, start) {
-                    restated.insert(address.clone());
+                    restated.push(address.clone());
                 }
-                known.insert(address.clone());
                 seen.push(address);
             }
         }
