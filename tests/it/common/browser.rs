@@ -8,9 +8,9 @@
 //! `CI=true`) when Chromium or chromedriver is not installed.
 //!
 //! One browser runs at a time in the test binary: several Chromiums beside
-//! the rest of the suite on a 2-core machine are the likeliest cause of a
-//! CI run that failed on a WebDriver command (its message was cut from the
-//! record). A session that did not start, and a command that only reads
+//! the rest of the suite on a 2-core machine are the suspected cause (not
+//! reproduced) of a CI run that failed on a WebDriver command (its message
+//! was cut from the record). A session that did not start, and a command that only reads
 //! or navigates when chromedriver reports a timeout, are asked again; a
 //! failure quotes the end of chromedriver's log.
 
